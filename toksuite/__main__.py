@@ -1,0 +1,3 @@
+from toksuite.cli import main
+
+main()

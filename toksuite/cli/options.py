@@ -1,0 +1,96 @@
+"""Options shared by several commands, and their parsing into library objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from toksuite.data.base import LoadOptions
+
+DATA = typer.Option(
+    "digits",
+    "--data",
+    "-d",
+    help="Data spec: digits, sample-images, npz:PATH, cifar10:PATH, cifar100:PATH, folder:PATH.",
+)
+RESOLUTION = typer.Option(
+    None, "--resolution", "-r", help="Resize and centre-crop to N (square) or HxW, e.g. 112."
+)
+CROP = typer.Option(
+    None, "--crop", help="Crop box LEFT,TOP,WIDTH,HEIGHT applied before resizing, e.g. 19,39,140,140."
+)
+LIMIT = typer.Option(None, "--limit", min=1, help="At most this many images per split.")
+ON_ERROR = typer.Option(
+    "stop", "--on-error", help="Bad image files: 'stop' with one line, or 'skip' and count them."
+)
+SEED = typer.Option(0, "--seed", help="Seed for splits, fitting and training.")
+PARAM = typer.Option(
+    None, "--param", "-p", help="Encoder parameter KEY=VALUE (repeatable); see `toksuite encoders`."
+)
+
+
+def parse_resolution(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        dims = [int(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected N or HxW", param_hint="--resolution") from None
+    if len(dims) == 1:
+        dims *= 2
+    if len(dims) != 2 or min(dims) < 1:
+        raise typer.BadParameter(f"{text!r}: expected N or HxW", param_hint="--resolution")
+    return dims[0], dims[1]
+
+
+def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        box = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4 or min(box[2:]) < 1 or min(box[:2]) < 0:
+        raise typer.BadParameter(f"{text!r}: expected LEFT,TOP,WIDTH,HEIGHT", param_hint="--crop")
+    return box  # type: ignore[return-value]
+
+
+def parse_list(text: str, option: str) -> list[str]:
+    items = [p.strip() for p in text.split(",") if p.strip()]
+    if not items:
+        raise typer.BadParameter("expected a comma-separated list", param_hint=option)
+    return items
+
+
+def parse_ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(p) for p in parse_list(text, option)]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected integers", param_hint=option) from None
+
+
+def load_options(
+    *,
+    resolution: str | None,
+    crop: str | None = None,
+    limit: int | None = None,
+    on_error: str = "stop",
+    seed: int = 0,
+    channels: int | None = None,
+) -> LoadOptions:
+    if on_error not in ("stop", "skip"):
+        raise typer.BadParameter(f"{on_error!r}: expected stop or skip", param_hint="--on-error")
+    return LoadOptions(
+        resolution=parse_resolution(resolution),
+        crop=parse_crop(crop),
+        channels=channels,
+        limit=limit,
+        seed=seed,
+        on_error=on_error,  # type: ignore[arg-type]
+    )
+
+
+def encoder_params(cls: type, pairs: list[str] | None) -> dict[str, Any]:
+    return cls.parse_params(pairs or [])

@@ -1,0 +1,74 @@
+"""Data sources: a spec string (``digits``, ``npz:PATH``, ``folder:PATH`` …) to a `Dataset`."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Options every source honours (``--resolution``, ``--channels``, ``--limit`` …)."""
+
+    resolution: tuple[int, int] | None = None  # (H, W) after resize + centre crop
+    crop: tuple[int, int, int, int] | None = None  # (left, top, width, height) box, before resize
+    channels: int | None = None  # 1 → grey by luma, 3 → RGB; None keeps the source's
+    limit: int | None = None  # at most this many images per split
+    test_fraction: float = 0.2  # split for sources that have none
+    seed: int = 0  # the split and any sampling are deterministic in this
+    on_error: Literal["stop", "skip"] = "stop"  # bad files: stop with one line, or skip and count
+    progress: bool = True  # rich progress bar on stderr
+
+
+@dataclass
+class Dataset:
+    """Images as uint8 N×H×W×C arrays with optional integer labels, split into train and test."""
+
+    spec: str
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_train: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    class_names: list[str] | None = None
+    skipped: int = 0  # bad files skipped under on_error="skip"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:]) if len(self.x_train) else tuple(self.x_test.shape[1:])
+
+    @property
+    def labelled(self) -> bool:
+        return self.y_train is not None and self.y_test is not None
+
+    def fingerprint(self) -> str:
+        """SHA-256 over pixels and labels of both splits (cache key)."""
+        digest = hashlib.sha256()
+        for arr in (self.x_train, self.y_train, self.x_test, self.y_test):
+            if arr is None:
+                digest.update(b"none")
+                continue
+            arr = np.ascontiguousarray(arr)
+            digest.update(f"{arr.dtype}{arr.shape}".encode())
+            digest.update(memoryview(arr).cast("B"))
+        return digest.hexdigest()
+
+
+class DataSource(ABC):
+    """A registered source. ``name`` is the spec prefix (``cifar10`` in ``cifar10:PATH``)."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    takes_path: ClassVar[bool] = False  # whether the spec needs ``:PATH``
+
+    def __init__(self, argument: str | None = None):
+        self.argument = argument
+
+    @abstractmethod
+    def load(self, options: LoadOptions) -> Dataset:
+        """Read the images, apply ``options`` and return both splits."""

@@ -1,0 +1,105 @@
+"""The shared GPT-2: one shape for every encoder; only vocabulary and context follow the encoder."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from toksuite.errors import ConfigError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Width, depth and heads of the GPT-2 every encoder is trained with."""
+
+    n_embd: int
+    n_layer: int
+    n_head: int
+
+    def __post_init__(self) -> None:
+        if min(self.n_embd, self.n_layer, self.n_head) < 1 or self.n_embd % self.n_head:
+            raise ConfigError(
+                f"bad model shape {self}: sizes must be positive and n_embd divisible by n_head"
+            )
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+PRESETS: dict[str, ModelShape] = {
+    # A few seconds per epoch on `digits` on 2 CPU cores: for CI and the default demo.
+    "tiny": ModelShape(n_embd=64, n_layer=2, n_head=2),
+    # One GPU in minutes (and still bearable on CPU for short runs).
+    "small": ModelShape(n_embd=256, n_layer=6, n_head=8),
+    # OpenAI iGPT-S's shape.
+    "igpt-s": ModelShape(n_embd=512, n_layer=24, n_head=8),
+    # The paper's model: ≈484M parameters with a 30k vocabulary.
+    "paper": ModelShape(n_embd=1024, n_layer=36, n_head=8),
+}
+PRESET_HELP = ", ".join(
+    f"{name} ({s.n_layer}×{s.n_embd}, {s.n_head} heads)" for name, s in PRESETS.items()
+)
+
+
+def resolve_shape(spec: str | ModelShape) -> ModelShape:
+    """A preset name or ``WIDTHxDEPTHxHEADS`` (e.g. ``256x4x4``) → ModelShape."""
+    if isinstance(spec, ModelShape):
+        return spec
+    key = spec.strip().lower()
+    if key in PRESETS:
+        return PRESETS[key]
+    parts = key.split("x")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        return ModelShape(n_embd=int(parts[0]), n_layer=int(parts[1]), n_head=int(parts[2]))
+    raise UnknownNameError(
+        f"unknown model preset {spec!r}; presets: {PRESET_HELP}; or give WIDTHxDEPTHxHEADS"
+    )
+
+
+def gpt2_config(
+    shape: str | ModelShape,
+    vocab_size: int,
+    n_positions: int,
+    *,
+    attn_implementation: str = "sdpa",
+):
+    """A `transformers.GPT2Config` for this shape, vocabulary and context length.
+
+    Dropout is off: these are short pretraining runs on small data, compared across encoders,
+    and dropout would only add noise to that comparison.
+    """
+    from transformers import GPT2Config
+
+    s = resolve_shape(shape)
+    config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=n_positions,
+        n_embd=s.n_embd,
+        n_layer=s.n_layer,
+        n_head=s.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=None,
+        eos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    config._attn_implementation = attn_implementation
+    return config
+
+
+def build_model(
+    shape: str | ModelShape,
+    vocab_size: int,
+    n_positions: int,
+    *,
+    attn_implementation: str = "sdpa",
+    seed: int | None = None,
+):
+    """A freshly initialised `transformers.GPT2LMHeadModel`."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    config = gpt2_config(shape, vocab_size, n_positions, attn_implementation=attn_implementation)
+    return GPT2LMHeadModel(config)
