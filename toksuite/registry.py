@@ -13,7 +13,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -136,7 +136,9 @@ def _check_name(cls: type) -> None:
 class PluginHost:
     """The pluggy manager plus the registries filled from its hooks."""
 
-    def __init__(self, *, autoload: bool | None = None, extra_plugins: tuple[Any, ...] = ()):
+    def __init__(
+        self, *, autoload: bool | None = None, extra_plugins: Mapping[str, Any] | Iterable[Any] = ()
+    ):
         self.pm = pluggy.PluginManager("toksuite")
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
@@ -149,8 +151,11 @@ class PluginHost:
             autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
         if autoload:
             self._load_entry_points()
-        for plugin in extra_plugins:
-            self.register_plugin(plugin)
+        named = extra_plugins if isinstance(extra_plugins, Mapping) else {
+            f"plugin{i}": p for i, p in enumerate(extra_plugins)
+        }
+        for name, plugin in named.items():
+            self.register_plugin(plugin, name=name)
         self._collect()
 
     def register_plugin(self, plugin: Any, name: str | None = None) -> None:

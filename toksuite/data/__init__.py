@@ -1,4 +1,22 @@
-"""Data sources, registered through the same hook as third-party ones, and `load_dataset`."""
+"""Data sources, registered through the same hook as third-party ones, and `load_dataset`.
+
+Spec strings (``--data``):
+
+==================  ============================================================================
+``digits``          scikit-learn's 8×8 grey digits, embedded (the default); labels 0–9
+``sample-images``   scikit-learn's two photos cut into tiles of ``resolution`` (default 64×64)
+``npz:PATH``        arrays ``x`` (+ ``y``) or ``x_train``/``y_train``/``x_test``/``y_test``,
+                    uint8 N×H×W×C or N×H×W; optional ``class_names``
+``cifar10:PATH``    ``cifar-10-python.tar.gz`` or its extracted folder (restricted unpickler)
+``cifar100:PATH``   ``cifar-100-python.tar.gz`` or its extracted folder, fine labels
+``folder:PATH``     class sub-folders (labels), a flat folder, or ``train/`` + ``test/``
+==================  ============================================================================
+
+Every source honours `LoadOptions`: crop box, then resize (shorter side) + centre-crop to
+``resolution``; ``channels`` (RGB → grey by luma, grey → RGB by repetition); ``limit`` per split
+(a seeded random subset, kept in source order); a seeded ``test_fraction`` split where the source
+has none; ``on_error`` for bad image files (stop with the file's name, or skip and count).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +31,19 @@ DEFAULT_SPEC = "digits"
 
 @hookimpl
 def toksuite_register_datasets(register):
-    from toksuite.data.sources import DigitsSource
+    from toksuite.data.cifar import Cifar10Source, Cifar100Source
+    from toksuite.data.folder import FolderSource
+    from toksuite.data.sources import DigitsSource, NpzSource, SampleImagesSource
 
-    register(DigitsSource)
+    for source in (
+        DigitsSource,
+        SampleImagesSource,
+        NpzSource,
+        Cifar10Source,
+        Cifar100Source,
+        FolderSource,
+    ):
+        register(source)
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

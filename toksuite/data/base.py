@@ -17,11 +17,12 @@ class LoadOptions:
     resolution: tuple[int, int] | None = None  # (H, W) after resize + centre crop
     crop: tuple[int, int, int, int] | None = None  # (left, top, width, height) box, before resize
     channels: int | None = None  # 1 → grey by luma, 3 → RGB; None keeps the source's
-    limit: int | None = None  # at most this many images per split
+    limit: int | None = None  # at most this many per split: a seeded random subset, in order
     test_fraction: float = 0.2  # split for sources that have none
     seed: int = 0  # the split and any sampling are deterministic in this
     on_error: Literal["stop", "skip"] = "stop"  # bad files: stop with one line, or skip and count
     progress: bool = True  # rich progress bar on stderr
+    workers: int | None = None  # decoding threads; None → a few more than the CPU count
 
 
 @dataclass
