@@ -103,3 +103,26 @@ def build_model(
         torch.manual_seed(seed)
     config = gpt2_config(shape, vocab_size, n_positions, attn_implementation=attn_implementation)
     return GPT2LMHeadModel(config)
+
+
+def count_parameters(
+    shape: str | ModelShape,
+    vocab_size: int,
+    n_positions: int = 0,
+    *,
+    non_embedding: bool = True,
+) -> int:
+    """Parameters of `build_model`'s GPT-2, by formula (no model is built).
+
+    Per layer: two layer norms (2·2d), QKV (3d² + 3d), attention projection (d² + d), MLP
+    (8d² + 5d) → 12d² + 13d. Plus the token embedding (V·d, tied with the output head), the
+    final layer norm (2d) and the position embedding (n_positions·d). With ``non_embedding``
+    (nanoGPT's default for MFU) the position embedding is left out; the token embedding stays
+    in because, tied, it is also the output head, which does a matmul per token.
+    """
+    s = resolve_shape(shape)
+    d = s.n_embd
+    total = s.n_layer * (12 * d * d + 13 * d) + vocab_size * d + 2 * d
+    if not non_embedding:
+        total += n_positions * d
+    return total

@@ -1,0 +1,100 @@
+"""Small PNG plots shared by the commands (squeeze vs vocab, FLOPs vs resolution, loss, probes).
+
+matplotlib runs on the Agg backend (no display needed) and every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from toksuite.io import atomic_path
+
+Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]
+
+
+def _figure(title: str | None, xlabel: str, ylabel: str, figsize: tuple[float, float]):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize, constrained_layout=True)
+    if title:
+        ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    return fig, ax
+
+
+def _save(fig, path: str | os.PathLike[str], dpi: int) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
+
+
+def line_plot(
+    series: Series,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    logx: bool = False,
+    logy: bool = False,
+    markers: bool = True,
+    xticks: Sequence[float] | None = None,
+    figsize: tuple[float, float] = (6.4, 4.2),
+    dpi: int = 120,
+) -> None:
+    """One line per name in ``series`` (name → (xs, ys)), written to ``path`` as PNG.
+
+    ``xticks`` puts ticks (labelled as plain numbers) at exactly these x values.
+    """
+    fig, ax = _figure(title, xlabel, ylabel, figsize)
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker="o" if markers else None, label=name)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if xticks is not None:
+        ax.set_xticks(list(xticks), [f"{x:g}" for x in xticks])
+    if len(series) > 1:
+        ax.legend()
+    _save(fig, path, dpi)
+
+
+def bar_plot(
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    logy: bool = False,
+    figsize: tuple[float, float] = (6.4, 4.2),
+    dpi: int = 120,
+) -> None:
+    """Grouped bars: one group per label in ``groups``, one bar per name in ``series``.
+
+    ``series[name][i]`` is the bar of ``name`` in group ``groups[i]``; NaN leaves a gap.
+    """
+    fig, ax = _figure(title, xlabel, ylabel, figsize)
+    n = max(len(series), 1)
+    width = 0.8 / n
+    for k, (name, values) in enumerate(series.items()):
+        offsets = [i - 0.4 + width * (k + 0.5) for i in range(len(groups))]
+        ax.bar(offsets, list(values), width=width, label=name)
+    ax.set_xticks(range(len(groups)), list(groups))
+    if logy:
+        ax.set_yscale("log")
+    if len(series) > 1:
+        ax.legend()
+    _save(fig, path, dpi)
