@@ -17,7 +17,7 @@ import numpy as np
 from toksuite.data.base import Dataset
 from toksuite.data.transform import to_channels
 from toksuite.encoders.base import Encoder
-from toksuite.errors import ConfigError
+from toksuite.errors import ConfigError, EncoderParamError
 from toksuite.progress import status
 from toksuite.registry import create_encoder, get_encoder_class
 
@@ -101,7 +101,14 @@ def sweep(
         sizes = list(vocabs) if takes_vocab(name) and "vocab_size" not in base else [None]
         for vocab in sizes:
             kwargs = base | ({"vocab_size": vocab} if vocab is not None else {})
-            encoder = create_encoder(name, **kwargs)
+            try:
+                encoder = create_encoder(name, **kwargs)
+            except EncoderParamError as exc:
+                if vocab is None:
+                    raise
+                # e.g. a vocabulary smaller than bpe-rgb's 1,000-symbol alphabet
+                status(f"[yellow]skipped[/] {name} vocab {vocab:,}: {exc}")
+                continue
             row = measure_encoder(encoder, dataset, seed=seed)
             status(
                 f"[green]✓[/] {row.encoder} vocab {row.vocab:,}: squeeze {row.squeeze:.2f}×, "

@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 stdout = Console(soft_wrap=True)
+# Piped or captured output has no terminal width; let tables take their natural width there
+# rather than wrapping every cell at 80 columns.
+_wide = stdout if stdout.is_terminal else Console(soft_wrap=True, width=400)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
@@ -35,14 +38,17 @@ def print_json(obj: Any) -> None:
 
 
 def fmt(value: Any, digits: int = 3) -> str:
+    """A cell: ints with thousands separators, floats to ``digits`` places (or 3 significant)."""
     if value is None:
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         if not math.isfinite(value):
             return "–"
         if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
             return f"{value:.{digits}g}"
-        return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if "." in f"{value}" else f"{value}"
+        return f"{value:,.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list | tuple):
@@ -73,6 +79,6 @@ def emit(
             table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*(fmt(row.get(col)) for col in columns))
-        stdout.print(table)
+        _wide.print(table)
     for line in footer:
         stdout.print(line, highlight=False)

@@ -1,0 +1,61 @@
+"""`torchrun -m toksuite pretrain` with 2 CPU processes (gloo): rank 0 writes the run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_pretrain_under_torchrun_with_two_gloo_processes(tmp_path):
+    out = tmp_path / "run"
+    env = dict(
+        os.environ,
+        TOKSUITE_QUIET="1",
+        OMP_NUM_THREADS="1",
+        TOKSUITE_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        "-m",
+        "toksuite",
+        "pretrain",
+        "--out",
+        str(out),
+        "--data",
+        "digits",
+        "--model",
+        "tiny",
+        "--limit",
+        "200",
+        "--batch-size",
+        "32",
+        "--images",
+        "320",
+        "--log-every",
+        "2",
+        "--checkpoint-every",
+        "5",
+        "--json",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 10
+    assert summary["images_seen"] == 320  # the global batch, split between the ranks
+    config = json.loads((out / "config.json").read_text())
+    assert config["world_size"] == 2
+    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "checkpoint.pt").is_file() and (out / "loss.png").is_file()
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len([json.loads(x) for x in lines if '"train"' in x]) == 5  # rank 0 only wrote
+    assert not list(out.glob(".*.tmp"))  # no half-written files left

@@ -1,0 +1,211 @@
+"""`toksuite pretrain`: end to end on digits, padding, bits per pixel, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from toksuite.cli import app
+from toksuite.train.config import TrainConfig, learning_rate
+from toksuite.train.metrics import evaluate
+from toksuite.train.sequences import IGNORE_INDEX, make_batch, pad_sequences, token_nll
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine they lose a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+TINY = [
+    "--data",
+    "digits",
+    "--model",
+    "tiny",
+    "--limit",
+    "300",
+    "--batch-size",
+    "32",
+    "--log-every",
+    "2",
+    "--seed",
+    "3",
+]
+
+
+def pretrain_cli(out: Path, *extra: str):
+    result = runner.invoke(app, ["pretrain", "--out", str(out), *TINY, *extra, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def train_losses(run: Path) -> list[float]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r["loss"] for r in map(json.loads, lines) if r["event"] == "train"]
+
+
+def test_pretrain_end_to_end_and_same_seed_same_numbers(tmp_path):
+    run = tmp_path / "run"
+    summary = pretrain_cli(run, "--epochs", "3")
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "summary.json",
+        "loss.png",
+        "checkpoint.pt",
+        "encoder/toksuite.json",
+        "model/model.safetensors",
+        "model/config.json",
+    ):
+        assert (run / name).is_file(), name
+    losses = train_losses(run)
+    assert losses[-1] < losses[0] - 1.0  # from ≈ ln 257 = 5.55 down
+    assert summary["steps"] == math.ceil(3 * 300 / 32)  # --limit 300 images per split
+    assert summary["context"] == 65 and summary["truncated"] == 0 and summary["mfu"] is None
+    assert 0 < summary["bits_per_pixel"] < 8
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["vocab_size"] == 257 and config["model"]["bos_id"] == 256
+    assert config["options"]["seed"] == 3 and config["encoder"]["name"] == "pixels-grey"
+
+    from transformers import GPT2LMHeadModel
+
+    model = GPT2LMHeadModel.from_pretrained(run / "model")
+    assert model(torch.tensor([[256, 1, 2]])).logits.shape == (1, 3, 257)
+
+    again = pretrain_cli(tmp_path / "again", "--epochs", "3")
+    assert train_losses(tmp_path / "again") == losses
+    assert again["heldout_loss"] == summary["heldout_loss"]
+    assert again["bits_per_pixel"] == summary["bits_per_pixel"]
+
+
+def test_existing_run_dir_and_two_budgets_are_refused(tmp_path):
+    run = tmp_path / "run"
+    pretrain_cli(run, "--images", "64")
+    again = runner.invoke(app, ["pretrain", "--out", str(run), *TINY, "--images", "64"])
+    assert again.exit_code == 1 and "--resume" in again.output
+    both = runner.invoke(
+        app, ["pretrain", "--out", str(tmp_path / "b"), "--epochs", "1", "--time", "5"]
+    )
+    assert both.exit_code == 1 and "one budget" in both.output
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    config = TrainConfig(lr=1.0, min_lr_ratio=0.1)
+    lrs = [learning_rate(config, s, steps=110, warmup=10, elapsed=0) for s in range(110)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[10] == pytest.approx(1.0) and lrs[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+
+
+def _tiny_model(vocab=20, context=40):
+    from toksuite.model import build_model
+
+    return build_model("tiny", vocab, context, seed=0).eval()
+
+
+def _ragged(n=6, vocab=19, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, vocab, size=rng.integers(3, 25)) for _ in range(n)]
+
+
+def test_padding_never_counts_in_the_loss():
+    """More padding and another pad id: the same per-token NLL at every real position."""
+    model, seqs = _tiny_model(), _ragged()
+    losses = []
+    for pad_id, context in ((0, 26), (7, 35)):
+        data = pad_sequences(seqs, bos_id=19, context=context, pad_id=pad_id)
+        ids = data.tokens  # the full width: no trimming, so the padding really differs
+        positions = torch.arange(ids.shape[1])
+        labels = ids.masked_fill(positions >= torch.from_numpy(data.lengths)[:, None], IGNORE_INDEX)
+        with torch.no_grad():
+            nll = token_nll(model(ids).logits, labels)
+        losses.append(nll[:, :25])
+        assert (nll[:, 25:] == 0).all()
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    # make_batch trims to the longest sequence and masks the rest the same way
+    data = pad_sequences(seqs, bos_id=19, context=35, pad_id=7)
+    ids, labels, real = make_batch(data, np.arange(len(seqs)), multiple=1)
+    assert ids.shape[1] == max(map(len, seqs)) + 1 and real == sum(map(len, seqs)) + len(seqs)
+    assert int((labels != IGNORE_INDEX).sum()) == real
+
+
+def test_bits_per_pixel_of_a_uniform_model_is_log2_vocab_per_token():
+    """Uniform over V: each token costs log2 V bits, so bpp = mean tokens · log2 V / (H·W)."""
+    vocab, h, w = 11, 4, 5
+
+    def uniform(input_ids, **kwargs):
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, vocab))
+
+    seqs = _ragged(n=9, vocab=10, seed=1)
+    data = pad_sequences(seqs, bos_id=10, context=30)
+    result = evaluate(uniform, data, pixels_per_image=h * w, batch_size=4)
+    mean_tokens = np.mean([len(s) for s in seqs])
+    assert result["bits_per_pixel"] == pytest.approx(mean_tokens * math.log2(vocab) / (h * w))
+    assert result["heldout_loss"] == pytest.approx(math.log(vocab))
+    assert result["heldout_tokens"] == sum(map(len, seqs))
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(
+        os.environ,
+        TOKSUITE_QUIET="1",
+        OMP_NUM_THREADS="1",
+        TOKSUITE_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    return env
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_bit_identical_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    args = ["pretrain", *TINY, "--batch-size", "16", "--images", "1280", "--checkpoint-every", "10"]
+    cmd = [sys.executable, "-m", "toksuite"]
+    env = _cli_env(tmp_path)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run([*cmd, *args, "--out", str(whole)], env=env, check=True, capture_output=True)
+
+    proc = subprocess.Popen(
+        [*cmd, *args, "--out", str(killed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not (killed / "checkpoint.pt").exists() and proc.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "summary.json").exists(), "the run finished before it could be killed"
+    step = json.loads((killed / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+    assert step < 80
+
+    subprocess.run(
+        [*cmd, "pretrain", "--out", str(killed), "--resume"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    a = load_file(whole / "model" / "model.safetensors")
+    b = load_file(killed / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert train_losses(killed) == train_losses(whole)

@@ -1,0 +1,275 @@
+"""Linear probes on every layer of a pretrained run (iGPT §4, the paper's Figure 5).
+
+For each labelled image: one forward pass gives the hidden states of every layer (embedding output
+included); each layer is pooled over the image's tokens (layer norm without affine per position,
+then the mean, as iGPT; or the plain mean), padding and BOS excluded. A logistic regression per
+layer, on standardised features with its regularisation chosen on a validation split carved from
+train, then gives test accuracy. Two controls share the table: logistic regression on the raw
+pixels, and the same architecture with its initial (untrained) weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from toksuite.errors import ConfigError, DataError
+
+Pool = Literal["ln-mean", "mean"]
+POOLS = ("ln-mean", "mean")
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+
+
+@dataclass
+class Run:
+    """What a probe needs from a run directory."""
+
+    path: Path
+    config: dict[str, Any]
+    encoder: Any
+    model: Any  # transformers.GPT2LMHeadModel
+
+    @property
+    def label(self) -> str:
+        return self.path.name or str(self.path)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    from transformers import GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
+
+    from toksuite.registry import load_encoder
+    from toksuite.train.rundir import CONFIG_FILE, ENCODER_DIR, MODEL_DIR
+
+    path = Path(run_dir)
+    if not (path / CONFIG_FILE).is_file() or not (path / MODEL_DIR).is_dir():
+        raise ConfigError(
+            f"{path}: not a finished pretraining run (no {CONFIG_FILE} or {MODEL_DIR}/)"
+        )
+    config = json.loads((path / CONFIG_FILE).read_text())
+    hf_logging.disable_progress_bar()  # keep stderr to toksuite's own progress
+    model = GPT2LMHeadModel.from_pretrained(path / MODEL_DIR)
+    return Run(path, config, load_encoder(path / ENCODER_DIR), model)
+
+
+def random_init_model(run: Run):
+    """The run's architecture with the weights it started from (same seed), never trained."""
+    from toksuite.model import ModelShape, build_model
+
+    m = run.config["model"]
+    return build_model(
+        ModelShape(**m["shape"]),
+        m["vocab_size"],
+        m["n_positions"],
+        seed=run.config["options"]["seed"],
+    )
+
+
+# ---------------------------------------------------------------------------- features
+def pool_hidden(hidden: torch.Tensor, lengths: torch.Tensor, pool: Pool) -> torch.Tensor:
+    """B×L×D → B×D: mean over positions 1..length-1 (the image's tokens; BOS and padding out)."""
+    hidden = hidden.float()
+    if pool == "ln-mean":
+        hidden = torch.nn.functional.layer_norm(hidden, hidden.shape[-1:])
+    positions = torch.arange(hidden.shape[1], device=hidden.device)
+    mask = (positions[None, :] >= 1) & (positions[None, :] < lengths[:, None])
+    mask = mask.to(hidden.dtype)[..., None]
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+@torch.no_grad()
+def layer_features(model, input_ids: torch.Tensor, lengths: torch.Tensor, pool: Pool):
+    """Pooled features of every layer (embeddings first) from ONE forward pass: list of B×D."""
+    out = model.transformer(input_ids, output_hidden_states=True, use_cache=False)
+    return [pool_hidden(h, lengths, pool) for h in out.hidden_states]
+
+
+def extract_features(
+    model, data, *, pool: Pool = "ln-mean", batch_size: int = 64, device: torch.device
+) -> list[np.ndarray]:
+    """Per-layer N×D features for a `PaddedSequences`, batched (bf16 autocast on CUDA)."""
+    from toksuite.train.sequences import host_to_device, make_batch
+
+    model = model.to(device).eval()
+    data = data.to(device)
+    chunks: list[list[np.ndarray]] = []
+    for start in range(0, len(data), batch_size):
+        index = np.arange(start, min(start + batch_size, len(data)))
+        input_ids, _, _ = make_batch(data, index)
+        lengths = host_to_device(data.lengths[index], device)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+        with autocast:
+            layers = layer_features(model, input_ids, lengths, pool)
+        chunks.append([f.float().cpu().numpy() for f in layers])
+    return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+
+
+# ---------------------------------------------------------------------------- logistic regression
+def fit_probe(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    seed: int = 0,
+    grid: tuple[float, ...] = C_GRID,
+) -> dict[str, float]:
+    """Standardise, pick C on a validation split of train, refit on all of train, score on test."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def model(c: float):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+
+    counts = np.bincount(y_train)
+    stratify = y_train if counts[counts > 0].min() >= 2 else None
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        x_train, y_train, test_size=0.2, random_state=seed, stratify=stratify
+    )
+    scores = {c: model(c).fit(x_fit, y_fit).score(x_val, y_val) for c in grid}
+    best = max(grid, key=lambda c: (scores[c], -c))  # ties → stronger regularisation
+    test = model(best).fit(x_train, y_train).score(x_test, y_test)
+    return {"test_accuracy": float(test), "val_accuracy": float(scores[best]), "C": best}
+
+
+def probe_layers(features_train, y_train, features_test, y_test, *, seed: int = 0) -> dict:
+    layers = []
+    for i, (f_train, f_test) in enumerate(zip(features_train, features_test, strict=True)):
+        layers.append({"layer": i, **fit_probe(f_train, y_train, f_test, y_test, seed=seed)})
+    best = max(layers, key=lambda r: (r["test_accuracy"], -r["layer"]))
+    return {"layers": layers, "best_layer": best["layer"], "best_accuracy": best["test_accuracy"]}
+
+
+# ---------------------------------------------------------------------------- the command's core
+def probe(
+    run_dirs: list[str | Path],
+    *,
+    data: str | None = None,
+    pool: Pool = "ln-mean",
+    resolution: tuple[int, int] | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    limit: int | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    seed: int = 0,
+    random_control: bool = True,
+) -> dict[str, Any]:
+    """Probe every layer of each run; the same images (train/test) for all runs and controls."""
+    from dataclasses import replace
+
+    from toksuite.data import load_dataset
+    from toksuite.train.config import TrainConfig
+    from toksuite.train.distributed import choose_device
+    from toksuite.train.rundir import load_options
+    from toksuite.train.sequences import encode_images, pad_sequences
+
+    if pool not in POOLS:
+        raise ConfigError(f"--pool {pool!r}: expected one of {', '.join(POOLS)}")
+    if not run_dirs:
+        raise ConfigError("give at least one --run")
+    dev = choose_device(device)
+    result: dict[str, Any] = {"data": data, "pool": pool, "runs": [], "controls": {}}
+    for i, run_dir in enumerate(run_dirs):
+        run = load_run(run_dir)
+        options = TrainConfig.from_dict(run.config["options"])
+        load = load_options(options, run.encoder.channels)
+        load = replace(
+            load,
+            resolution=resolution or load.resolution,
+            crop=crop or load.crop,
+            limit=limit or load.limit,
+        )
+        spec = data or options.data
+        dataset = load_dataset(spec, load)
+        if not dataset.labelled:
+            raise DataError(f"{spec}: probing needs labelled images (train and test)")
+        context, bos = run.config["context"], run.config["model"]["bos_id"]
+        splits = [
+            pad_sequences(
+                encode_images(run.encoder, x, progress=False), bos_id=bos, context=context
+            )
+            for x in (dataset.x_train, dataset.x_test)
+        ]
+        models = [("trained", run.model)]
+        if random_control:
+            models.append(("random", random_init_model(run)))
+        entry: dict[str, Any] = {
+            "run": str(run.path),
+            "label": run.label,
+            "encoder": run.encoder.name,
+            "context": context,
+            "truncated": splits[0].truncated + splits[1].truncated,
+        }
+        for kind, model in models:
+            feats = [
+                extract_features(model, s, pool=pool, batch_size=batch_size, device=dev)
+                for s in splits
+            ]
+            scores = probe_layers(feats[0], dataset.y_train, feats[1], dataset.y_test, seed=seed)
+            entry.update(scores) if kind == "trained" else entry.update(random_init=scores)
+        result["runs"].append(entry)
+        if i == 0:
+            flat = [
+                x.reshape(len(x), -1).astype(np.float32) for x in (dataset.x_train, dataset.x_test)
+            ]
+            result["controls"]["raw_pixels"] = fit_probe(
+                flat[0], dataset.y_train, flat[1], dataset.y_test, seed=seed
+            )
+            n_classes = len(np.unique(np.concatenate([dataset.y_train, dataset.y_test])))
+            result["chance"] = 1.0 / n_classes
+            result["data"] = spec
+            result["train_images"], result["test_images"] = (
+                len(dataset.x_train),
+                len(dataset.x_test),
+            )
+    return result
+
+
+def plot_probe(result: dict[str, Any], path: str | Path) -> None:
+    """Accuracy against layer, one line per run; controls as horizontal dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from toksuite.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for run in result["runs"]:
+        xs = [r["layer"] for r in run["layers"]]
+        (line,) = ax.plot(
+            xs,
+            [r["test_accuracy"] for r in run["layers"]],
+            marker="o",
+            label=f"{run['label']} ({run['encoder']})",
+        )
+        if "random_init" in run:
+            ax.axhline(
+                run["random_init"]["best_accuracy"],
+                ls="--",
+                color=line.get_color(),
+                alpha=0.7,
+                label=f"{run['label']}: random weights (best layer)",
+            )
+    raw = result["controls"].get("raw_pixels")
+    if raw:
+        ax.axhline(raw["test_accuracy"], ls="--", color="black", label="raw pixels")
+    if "chance" in result:
+        ax.axhline(result["chance"], ls=":", color="grey", label="chance")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("linear probe test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

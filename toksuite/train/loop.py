@@ -1,0 +1,380 @@
+"""The pretraining loop, top to bottom: data → encoder → sequences → model → steps → report.
+
+Runs unchanged in one process (CPU or CUDA) and under ``torchrun`` (DDP: each process takes a
+disjoint shard of every global batch; only rank 0 writes). On CUDA the hot loop never waits for the
+GPU: the loss is accumulated on the device and read only at log steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from toksuite.errors import ConfigError
+from toksuite.io import write_json_atomic
+from toksuite.model import build_model, resolve_shape
+from toksuite.progress import progress_bar, status
+from toksuite.train import checkpoint as ckpt
+from toksuite.train import distributed
+from toksuite.train.config import TrainConfig, learning_rate, total_steps, warmup_steps
+from toksuite.train.metrics import (
+    MetricsLog,
+    evaluate,
+    mfu,
+    peak_flops,
+    plot_loss,
+    train_flops_per_token,
+)
+from toksuite.train.rundir import (
+    CONFIG_FILE,
+    ENCODER_DIR,
+    METRICS_FILE,
+    MODEL_DIR,
+    PLOT_FILE,
+    SUMMARY_FILE,
+    check_run_dir,
+    prepare_encoder,
+    save_model,
+)
+from toksuite.train.sequences import (
+    batch_width,
+    context_length,
+    encode_images,
+    make_batch,
+    pad_sequences,
+    token_nll,
+)
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device):
+    """AdamW with weight decay on 2-D weights only (matrices and embeddings, not biases/norms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=device.type == "cuda"
+    )
+
+
+def train_step(
+    model,
+    optimizer,
+    input_ids,
+    labels,
+    targets: int,
+    *,
+    lr: float,
+    grad_clip: float,
+    autocast=nullcontext,
+) -> torch.Tensor:
+    """One optimiser step; returns the loss as a device tensor (reading it would sync the GPU)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with autocast():
+        logits = model(input_ids, use_cache=False).logits  # no KV cache while training
+    loss = token_nll(logits, labels).sum() / max(targets, 1)
+    loss.backward()
+    if grad_clip:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def pretrain(
+    config: TrainConfig, run_dir: str | Path, *, resume: bool = False, force: bool = False
+) -> dict[str, Any]:
+    """Train (or resume) a run in ``run_dir``; returns the summary (rank 0 writes it to disk)."""
+    run_dir = Path(run_dir)
+    d = distributed.setup(config.device)
+    try:
+        summary = _pretrain(config, run_dir, d, resume, force)
+    except BaseException:
+        distributed.teardown(d, ok=False)
+        raise
+    distributed.teardown(d)
+    return summary
+
+
+def _pretrain(
+    config: TrainConfig, run_dir: Path, d: distributed.Dist, resume: bool, force: bool
+) -> dict[str, Any]:
+    if d.is_main:
+        check_run_dir(run_dir, resume, force)
+    d.barrier()
+    if resume:  # the saved options win: a resumed run is the same run
+        config = TrainConfig.from_dict(json.loads((run_dir / CONFIG_FILE).read_text())["options"])
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = d.device
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    # ---- data, encoder, sequences
+    enc, dataset = prepare_encoder(config, run_dir, d, resume)
+    if len(dataset.x_train) == 0 or len(dataset.x_test) == 0:
+        raise ConfigError(f"{config.data}: pretraining needs images in both train and test splits")
+    train_ids = encode_images(enc, dataset.x_train, progress=d.is_main)
+    test_ids = encode_images(enc, dataset.x_test, progress=d.is_main)
+    context = context_length([train_ids, test_ids], config.context)
+    bos = enc.vocab_size
+    train = pad_sequences(train_ids, bos_id=bos, context=context)
+    test = pad_sequences(test_ids, bos_id=bos, context=context)
+    if train.truncated + test.truncated and d.is_main:
+        status(
+            f"[yellow]warning:[/] --context {context}: {train.truncated} train and "
+            f"{test.truncated} held-out sequences cut"
+        )
+    h, w = dataset.image_shape[:2]
+    train_dev = train.to(device)
+
+    # ---- model, optimiser, budget
+    shape = resolve_shape(config.model)
+    vocab = enc.vocab_size + 1  # + BOS
+    model = build_model(shape, vocab, context, seed=config.seed).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    optimizer = make_optimizer(model, config, device)
+    batch = min(config.batch_size, len(train))
+    if batch < d.world_size:
+        raise ConfigError(f"--batch-size {batch} is smaller than the {d.world_size} processes")
+    steps_per_epoch = len(train) // batch
+    mean_len = float(train.lengths.mean())
+    steps = total_steps(
+        config,
+        n_images=len(train),
+        batch_size=batch,
+        mean_tokens=mean_len,
+        flops_per_image=mean_len * train_flops_per_token(shape, vocab, round(mean_len)),
+    )
+    warmup = warmup_steps(config, steps)
+    peak = peak_flops(device, config.peak_flops)
+
+    resolved = {
+        "options": config.to_dict(),
+        "encoder": {
+            "name": enc.name,
+            "params": enc.get_params(),
+            "vocab_size": enc.vocab_size,
+            "channels": enc.channels,
+            "saved": ENCODER_DIR,
+        },
+        "model": {
+            "shape": shape.to_dict(),
+            "vocab_size": vocab,
+            "bos_id": bos,
+            "n_positions": context,
+            "n_params": n_params,
+            "saved": MODEL_DIR,
+        },
+        "data": {
+            "spec": config.data,
+            "image_shape": list(dataset.image_shape),
+            "train_images": len(train),
+            "heldout_images": len(test),
+        },
+        "context": context,
+        "truncated": {"train": train.truncated, "heldout": test.truncated},
+        "batch_size": batch,
+        "steps": steps,
+        "steps_per_epoch": steps_per_epoch,
+        "warmup_steps": warmup,
+        "world_size": d.world_size,
+        "device": str(device),
+    }
+    metrics = MetricsLog(run_dir / METRICS_FILE)
+    state = {"step": 0, "elapsed": 0.0, "train_flops": 0.0, "tokens": 0, "images": 0}
+    if resume and (run_dir / ckpt.CHECKPOINT_NAME).is_file():
+        payload = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT_NAME, device)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        ckpt.set_rng_state(payload["rng"])
+        state = {
+            "step": payload["step"],
+            "elapsed": payload["elapsed"],
+            "train_flops": payload["train_flops"],
+            "tokens": payload["tokens_seen"],
+            "images": payload["images_seen"],
+        }
+        if d.is_main:
+            metrics.truncate_after(state["step"])
+            status(f"resuming {run_dir} at step {state['step']}")
+    elif d.is_main:
+        metrics.path.unlink(missing_ok=True)
+    if d.is_main:
+        write_json_atomic(run_dir / CONFIG_FILE, resolved)
+
+    # ---- the loop
+    train_model: torch.nn.Module = model
+    if d.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(model, device_ids=ids)
+    if config.compile:
+        train_model = torch.compile(train_model)
+    autocast = (
+        partial(torch.autocast, "cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else nullcontext
+    )
+    multiple = 64 if device.type == "cuda" else 8
+
+    def save() -> None:
+        if d.is_main:
+            ckpt.save_checkpoint(
+                run_dir / ckpt.CHECKPOINT_NAME,
+                model=model,
+                optimizer=optimizer,
+                step=state["step"],
+                epoch=state["step"] // max(steps_per_epoch, 1),
+                position=state["step"] % max(steps_per_epoch, 1),
+                elapsed=state["elapsed"],
+                train_flops=state["train_flops"],
+                tokens_seen=state["tokens"],
+                images_seen=state["images"],
+            )
+        d.barrier()
+
+    model.train()
+    perm_epoch, perm = -1, np.zeros(0, np.int64)
+    running = torch.zeros((), device=device)
+    since = {"steps": 0, "tokens": 0, "images": 0, "flops": 0.0}
+    t_start = t_log = time.perf_counter()
+    elapsed0 = state["elapsed"]
+    last_loss = math.nan
+    desc = f"pretrain {enc.name} · {shape.n_layer}×{shape.n_embd}"
+    with progress_bar(desc, steps, show=d.is_main) as advance:
+        while True:
+            state["elapsed"] = elapsed0 + time.perf_counter() - t_start
+            if steps is not None and state["step"] >= steps:
+                break
+            if steps is None:
+                check = not d.enabled or state["step"] % config.log_every == 0
+                if check and d.any(state["elapsed"] >= config.time):
+                    break
+            step = state["step"]
+            epoch, position = divmod(step, steps_per_epoch)
+            if epoch != perm_epoch:  # each epoch's order depends only on (seed, epoch): resumable
+                perm_epoch = epoch
+                perm = np.random.default_rng([config.seed, epoch]).permutation(len(train))
+            global_index = perm[position * batch : (position + 1) * batch]
+            index = global_index[d.rank :: d.world_size]
+            input_ids, labels, _ = make_batch(train_dev, index, multiple=multiple)
+            targets = int(train.lengths[index].sum()) - len(index)
+            lr = learning_rate(config, step, steps=steps, warmup=warmup, elapsed=state["elapsed"])
+            running += train_step(
+                train_model,
+                optimizer,
+                input_ids,
+                labels,
+                targets,
+                lr=lr,
+                grad_clip=config.grad_clip,
+                autocast=autocast,
+            )
+
+            # Counters come from the global batch on the host: identical on every process.
+            g_tokens = int(train.lengths[global_index].sum())
+            width = batch_width(train.lengths[global_index], context, multiple)
+            g_flops = len(global_index) * width * train_flops_per_token(shape, vocab, width)
+            state["step"] += 1
+            state["tokens"] += g_tokens
+            state["images"] += len(global_index)
+            state["train_flops"] += g_flops
+            for key, value in (
+                ("steps", 1),
+                ("tokens", g_tokens),
+                ("images", len(global_index)),
+                ("flops", g_flops),
+            ):
+                since[key] += value
+            advance(1)
+            done = steps is not None and state["step"] >= steps
+            if state["step"] % config.log_every == 0 or done:
+                last_loss = float(d.mean(running).item()) / since["steps"]  # the one sync
+                now = time.perf_counter()
+                seconds = max(now - t_log, 1e-9)
+                record = {
+                    "event": "train",
+                    "step": state["step"],
+                    "epoch": state["images"] / len(train),
+                    "loss": last_loss,
+                    "lr": lr,
+                    "tokens_per_s": since["tokens"] / seconds,
+                    "images_per_s": since["images"] / seconds,
+                    "flops_per_s": since["flops"] / seconds,
+                    "mfu": mfu(since["flops"] / seconds, peak),
+                    "train_flops": state["train_flops"],
+                    "tokens_seen": state["tokens"],
+                    "images_seen": state["images"],
+                    "elapsed_s": elapsed0 + now - t_start,
+                }
+                if d.is_main:
+                    metrics.append(record)
+                running.zero_()
+                since = dict.fromkeys(since, 0)
+                t_log = time.perf_counter()
+            if config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
+                state["elapsed"] = elapsed0 + time.perf_counter() - t_start
+                save()
+    train_seconds = time.perf_counter() - t_start
+    state["elapsed"] = elapsed0 + train_seconds
+    save()
+
+    # ---- the report (rank 0)
+    summary: dict[str, Any] = {}
+    if d.is_main:
+        result = evaluate(
+            model,
+            test.to(device),
+            pixels_per_image=h * w,
+            batch_size=config.eval_batch_size,
+            autocast=autocast,
+        )
+        save_model(model, run_dir / MODEL_DIR)
+        history = metrics.read()
+        train_rows = [r for r in history if r.get("event") == "train"]
+        total_time = state["elapsed"]
+        summary = {
+            "run": str(run_dir),
+            "encoder": enc.name,
+            "model": config.model,
+            "data": config.data,
+            "steps": state["step"],
+            "epochs": state["images"] / len(train),
+            "images_seen": state["images"],
+            "tokens_seen": state["tokens"],
+            "train_flops": state["train_flops"],
+            "train_seconds": total_time,
+            "tokens_per_s": state["tokens"] / max(total_time, 1e-9),
+            "images_per_s": state["images"] / max(total_time, 1e-9),
+            "mfu": mfu(state["train_flops"] / max(total_time, 1e-9), peak),
+            "final_train_loss": train_rows[-1]["loss"] if train_rows else last_loss,
+            **result,
+            "context": context,
+            "truncated": train.truncated + test.truncated,
+            "vocab_size": vocab,
+            "n_params": n_params,
+            "device": str(device),
+            "world_size": d.world_size,
+        }
+        metrics.append(
+            {"event": "eval", "step": state["step"], "train_flops": state["train_flops"], **result}
+        )
+        write_json_atomic(run_dir / SUMMARY_FILE, summary)
+        plot_loss(metrics.read(), run_dir / PLOT_FILE, title=f"{enc.name} · {config.model}")
+    return summary
