@@ -82,8 +82,17 @@ def test_fit_encode_decode_round_trip(tmp_path):
 def test_decode_repairs_malformed_tokens(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([1, 2, 999, -4]))
     png = tmp_path / "x.png"
-    result = run("decode", str(tmp_path / "bad.json"), "-e", "pixels-grey", "-o", str(png),
-                 "--shape", "3x3", "--json")
+    result = run(
+        "decode",
+        str(tmp_path / "bad.json"),
+        "-e",
+        "pixels-grey",
+        "-o",
+        str(png),
+        "--shape",
+        "3x3",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["repairs"] > 0
     assert np.asarray(Image.open(png)).shape == (3, 3)
@@ -91,8 +100,16 @@ def test_decode_repairs_malformed_tokens(tmp_path):
 
 def test_decode_bad_token_file(tmp_path):
     (tmp_path / "t.json").write_text("not json")
-    result = run("decode", str(tmp_path / "t.json"), "-e", "pixels-grey", "-o",
-                 str(tmp_path / "x.png"), "--shape", "2x2")
+    result = run(
+        "decode",
+        str(tmp_path / "t.json"),
+        "-e",
+        "pixels-grey",
+        "-o",
+        str(tmp_path / "x.png"),
+        "--shape",
+        "2x2",
+    )
     assert result.exit_code == 1
     assert "t.json" in result.stderr
     assert not (tmp_path / "x.png").exists()
@@ -100,8 +117,9 @@ def test_decode_bad_token_file(tmp_path):
 
 def test_encode_unreadable_image(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
-    result = run("encode", str(tmp_path / "broken.png"), "-e", "pixels-rgb", "-o",
-                 str(tmp_path / "t.json"))
+    result = run(
+        "encode", str(tmp_path / "broken.png"), "-e", "pixels-rgb", "-o", str(tmp_path / "t.json")
+    )
     assert result.exit_code == 1
     assert "broken.png" in result.stderr
     assert not (tmp_path / "t.json").exists()

@@ -65,8 +65,9 @@ def test_batch_equals_single(name):
     encoder = fitted(name)
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (5, 4, encoder.channels), dtype=np.uint8) for _ in range(4)]
-    for single, batched in zip(map(encoder.encode, images), encoder.encode_batch(images),
-                               strict=True):
+    for single, batched in zip(
+        map(encoder.encode, images), encoder.encode_batch(images), strict=True
+    ):
         np.testing.assert_array_equal(single, batched)
 
 

@@ -29,7 +29,7 @@ def enabled() -> bool:
 def progress_bar(
     description: str, total: float | None, *, show: bool = True
 ) -> Iterator[Callable[[float], None]]:
-    """Yield ``advance(n)``; draws a bar on stderr unless ``show`` is false or TOKSUITE_QUIET set."""
+    """Yield ``advance(n)``: a bar on stderr unless ``show`` is false or TOKSUITE_QUIET is set."""
     if not (show and enabled()):
         yield lambda n=1: None
         return

@@ -109,7 +109,9 @@ def _validate_encoder(cls: type) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Encoder)):
         raise PluginError(f"registered {cls!r}, which is not an Encoder subclass")
     if inspect_abstract(cls):
-        raise PluginError(f"encoder {cls.__name__} leaves abstract methods: {inspect_abstract(cls)}")
+        raise PluginError(
+            f"encoder {cls.__name__} leaves abstract methods: {inspect_abstract(cls)}"
+        )
     _check_name(cls)
     if getattr(cls, "channels", None) not in (1, 3):
         raise PluginError(f"encoder {cls.__name__}: channels must be 1 or 3")
@@ -151,9 +153,11 @@ class PluginHost:
             autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
         if autoload:
             self._load_entry_points()
-        named = extra_plugins if isinstance(extra_plugins, Mapping) else {
-            f"plugin{i}": p for i, p in enumerate(extra_plugins)
-        }
+        named = (
+            extra_plugins
+            if isinstance(extra_plugins, Mapping)
+            else {f"plugin{i}": p for i, p in enumerate(extra_plugins)}
+        )
         for name, plugin in named.items():
             self.register_plugin(plugin, name=name)
         self._collect()
@@ -186,7 +190,9 @@ class PluginHost:
         )
         for hook, registry in hooks:
             # Built-ins first, so a plugin cannot shadow a built-in name silently.
-            impls = sorted(hook.get_hookimpls(), key=lambda i: i.plugin_name not in _BUILTIN_MODULES)
+            impls = sorted(
+                hook.get_hookimpls(), key=lambda i: i.plugin_name not in _BUILTIN_MODULES
+            )
             for impl in impls:
                 source = impl.plugin_name
 

@@ -39,8 +39,14 @@ def fit(
     """Fit an encoder on the train split of --data and save it to --out."""
     cls = get_encoder_class(encoder)
     enc = create_encoder(cls.name, **opt.encoder_params(cls, param))
-    options = opt.load_options(resolution=resolution, crop=crop, limit=limit, on_error=on_error,
-                               seed=seed, channels=cls.channels)
+    options = opt.load_options(
+        resolution=resolution,
+        crop=crop,
+        limit=limit,
+        on_error=on_error,
+        seed=seed,
+        channels=cls.channels,
+    )
     dataset = load_dataset(data, options)
     start = time.perf_counter()
     enc.fit(dataset.x_train, seed=seed)
@@ -56,8 +62,12 @@ def fit(
         "fit_seconds": round(seconds, 3),
         "out": str(out),
     }
-    emit(result, as_json=as_json, rows=[{k: v for k, v in result.items() if k != "params"}],
-         title=f"Fitted {enc.name}")
+    emit(
+        result,
+        as_json=as_json,
+        rows=[{k: v for k, v in result.items() if k != "params"}],
+        title=f"Fitted {enc.name}",
+    )
 
 
 def _encoder_from(path_or_name: str, params: list[str] | None) -> Encoder:
@@ -97,8 +107,13 @@ def encode(
     h, w, c = pixels.shape
     write_json_atomic(
         out,
-        {"format": TOKENS_FORMAT, "version": 1, "encoder": enc.name, "shape": [h, w, c],
-         "ids": ids.tolist()},
+        {
+            "format": TOKENS_FORMAT,
+            "version": 1,
+            "encoder": enc.name,
+            "shape": [h, w, c],
+            "ids": ids.tolist(),
+        },
     )
     result = {
         "image": str(image),
@@ -130,7 +145,9 @@ def _read_tokens(path: Path) -> dict:
 
 @app.command()
 def decode(
-    tokens: Path = typer.Argument(..., help="Token file written by `toksuite encode` (or a JSON list)."),
+    tokens: Path = typer.Argument(
+        ..., help="Token file written by `toksuite encode` (or a JSON list)."
+    ),
     encoder: str = typer.Option(
         ..., "--encoder", "-e", help="Saved encoder directory, or the name of one with no fitting."
     ),
@@ -144,8 +161,9 @@ def decode(
     doc = _read_tokens(tokens)
     size = opt.parse_resolution(shape) or (tuple(doc["shape"][:2]) if "shape" in doc else None)
     if size is None:
-        raise typer.BadParameter("the token file has no shape: give --shape HxW",
-                                 param_hint="--shape")
+        raise typer.BadParameter(
+            "the token file has no shape: give --shape HxW", param_hint="--shape"
+        )
     if doc.get("encoder") not in (None, enc.name):
         raise DataError(f"{tokens}: written by encoder {doc['encoder']!r}, not {enc.name!r}")
     decoded = enc.decode_checked(np.asarray(doc["ids"], dtype=np.int64), size)

@@ -18,7 +18,9 @@ RESOLUTION = typer.Option(
     None, "--resolution", "-r", help="Resize and centre-crop to N (square) or HxW, e.g. 112."
 )
 CROP = typer.Option(
-    None, "--crop", help="Crop box LEFT,TOP,WIDTH,HEIGHT applied before resizing, e.g. 19,39,140,140."
+    None,
+    "--crop",
+    help="Crop box LEFT,TOP,WIDTH,HEIGHT applied before resizing, e.g. 19,39,140,140.",
 )
 LIMIT = typer.Option(None, "--limit", min=1, help="At most this many images per split.")
 ON_ERROR = typer.Option(
@@ -37,7 +39,9 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
     try:
         dims = [int(p) for p in parts]
     except ValueError:
-        raise typer.BadParameter(f"{text!r}: expected N or HxW", param_hint="--resolution") from None
+        raise typer.BadParameter(
+            f"{text!r}: expected N or HxW", param_hint="--resolution"
+        ) from None
     if len(dims) == 1:
         dims *= 2
     if len(dims) != 2 or min(dims) < 1:

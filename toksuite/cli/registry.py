@@ -60,7 +60,12 @@ def plugins(as_json: bool = JSON_OPTION) -> None:
         for p in loaded
     ]
     footer = [f"[red]failed:[/] {f.line()}" for f in host.failures]
-    emit({"plugins": loaded, "failures": failures}, as_json=as_json, rows=rows, title="Plugins",
-         footer=footer)
+    emit(
+        {"plugins": loaded, "failures": failures},
+        as_json=as_json,
+        rows=rows,
+        title="Plugins",
+        footer=footer,
+    )
     if not as_json and not host.failures:
         typer.echo("no plugin failures", err=True)

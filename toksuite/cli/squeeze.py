@@ -53,8 +53,9 @@ def squeeze(
         known = {s.name for s in cls.param_specs()}
         mine = [p for p in param or [] if p.partition("=")[0].replace("-", "_") in known]
         params[name] = cls.parse_params(mine)
-    options = opt.load_options(resolution=resolution, crop=crop, limit=limit, on_error=on_error,
-                               seed=seed)
+    options = opt.load_options(
+        resolution=resolution, crop=crop, limit=limit, on_error=on_error, seed=seed
+    )
     dataset = load_dataset(data, options)
     rows = sweep(names, dataset, vocabs, params=params, seed=seed)
     h, w = dataset.image_shape[:2]
@@ -82,5 +83,9 @@ def squeeze(
         "rows": [r.to_dict() for r in rows],
         "plot": str(plot),
     }
-    emit(result, as_json=as_json, rows=[r.to_dict() for r in rows],
-         title=f"Squeeze on {data}, {h}×{w}")
+    emit(
+        result,
+        as_json=as_json,
+        rows=[r.to_dict() for r in rows],
+        title=f"Squeeze on {data}, {h}×{w}",
+    )

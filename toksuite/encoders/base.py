@@ -248,15 +248,15 @@ class Encoder(ABC):
             self._save_state(tmp)
         return directory
 
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> None:  # noqa: B027  (optional hook)
         """Write fitted state as plain files (``.npy``, ``tokenizer.json``); never pickle."""
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path) -> None:  # noqa: B027  (optional hook)
         """Read what `_save_state` wrote."""
 
     @classmethod
     def load(cls, directory: str | Path) -> Encoder:
-        """Load a saved encoder (of this class, or of any registered class when called on Encoder)."""
+        """Load a saved encoder: of this class, or of any registered one when called on Encoder."""
         from toksuite.registry import load_encoder
 
         encoder = load_encoder(directory)
