@@ -9,7 +9,7 @@ __all__ = ["Decoded", "Encoder"]
 @hookimpl
 def toksuite_register_encoders(register):
     from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
-    from toksuite.encoders.bytelevel import ByteLevelBPEEncoder
+    from toksuite.encoders.bytelevel import ByteLevelBPEEncoder, ByteLevelGreyBPEEncoder
     from toksuite.encoders.kmeans import KMeansEncoder
     from toksuite.encoders.pixels import GreyPixelEncoder, RGBPixelEncoder
 
@@ -20,5 +20,6 @@ def toksuite_register_encoders(register):
         BPEGreyEncoder,
         BPERGBEncoder,
         ByteLevelBPEEncoder,
+        ByteLevelGreyBPEEncoder,
     ):
         register(cls)

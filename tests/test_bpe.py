@@ -1,0 +1,300 @@
+"""Image BPE encoders: bpe-grey, bpe-rgb (private-use alphabet) and bpe-bytelevel (paper recipe)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from toksuite import registry
+from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
+from toksuite.encoders.bytelevel import ByteLevelBPEEncoder, ByteLevelGreyBPEEncoder
+from toksuite.encoders.symbols import Quantizer, symbols_to_text, text_to_symbols
+from toksuite.errors import EncoderParamError, NotFittedError
+from toksuite.hookspecs import hookimpl
+
+CLASSES = (BPEGreyEncoder, BPERGBEncoder, ByteLevelBPEEncoder, ByteLevelGreyBPEEncoder)
+PAPER_PIXEL = [150, 112, 255]  # levels 150//26=5, 112//26=4, 255//26=9 → 5·100 + 4·10 + 9 = 549
+
+
+def all_colours() -> np.ndarray:
+    """A 10×100 RGB image holding each of the 1,000 symbols once (pixel of symbol s at s)."""
+    s = np.arange(1000)
+    levels = np.stack([s // 100, s // 10 % 10, s % 10], axis=-1)
+    return (levels * 26 + 13).astype(np.uint8).reshape(10, 100, 3)
+
+
+def training_images(channels: int, n: int = 24, seed: int = 0) -> list[np.ndarray]:
+    """Blocky random images: flat patches give BPE repeated runs to merge."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(n):
+        small = rng.integers(0, 256, (6, 6, channels), dtype=np.uint8)
+        images.append(np.kron(small, np.ones((3, 3, 1), np.uint8)))
+    return images
+
+
+@pytest.fixture(scope="module")
+def fitted() -> dict[str, object]:
+    """One fitted encoder per class and row mode (module-scoped: fitting is the slow part)."""
+    encoders = {}
+    for cls in CLASSES:
+        modes = ("split", "separator", "joined") if cls.name in ("bpe-grey", "bpe-rgb") else (None,)
+        for rows in modes:
+            params = {"rows": rows} if rows else {}
+            vocab = 1300 if cls.channels == 3 else 300
+            encoder = cls(vocab_size=vocab, **params)
+            images = training_images(cls.channels)
+            if cls.channels == 3:
+                images.append(all_colours())
+            encoders[f"{cls.name}:{rows}" if rows else cls.name] = encoder.fit(images)
+    return encoders
+
+
+def image_strategy(channels: int):
+    shapes = st.tuples(st.integers(1, 9), st.integers(1, 13)).map(lambda hw: (*hw, channels))
+    return shapes.flatmap(lambda shape: arrays(np.uint8, shape))
+
+
+# ---------------------------------------------------------------------- known answers by hand
+def test_paper_pixel_is_symbol_549_and_decodes_to_bin_centres():
+    q = Quantizer(10, 3)
+    assert q.step == 26
+    assert q.symbols(np.array([[PAPER_PIXEL]], np.uint8)).tolist() == [[549]]
+    # Bin k covers [26k, 26k+25] (the last one [234, 255]); centres round down.
+    assert q.centres.tolist() == [12, 38, 64, 90, 116, 142, 168, 194, 220, 244]
+    assert q.image(np.array([[549]])).tolist() == [[[142, 116, 244]]]
+    assert Quantizer(10, 1).symbols(np.array([[[0], [25], [26], [255]]], np.uint8)).tolist() == [
+        [0, 0, 1, 9]
+    ]
+
+
+def test_symbol_text_is_private_use_and_round_trips_beyond_the_bmp():
+    symbols = np.array([0, 549, 6399, 6400, 20000])
+    text = symbols_to_text(symbols)
+    assert [hex(ord(c)) for c in text] == ["0xe000", "0xe225", "0xf8ff", "0xf0000", "0xf3520"]
+    assert text_to_symbols(text).tolist() == symbols.tolist()
+    assert text_to_symbols("a\n").tolist() == [-1, -1]
+
+
+# The 4×4 image: every row is A B A B with A = the paper's pixel (symbol 549, U+E225) and B = black
+# (symbol 0, U+E000). The alphabet is numbered in code-point order, so symbol s has id s.
+#  split:  four words "ABAB" (one per row). Pair counts: AB 8, BA 4 → merge 1: A+B = id 1000.
+#          Words are now "AB AB": pair (AB, AB) 4 → merge 2: AB+AB = id 1001. Each row: [1001].
+#  separator: "\n" (U+000A) sorts before the private-use area, so it is id 0 and every symbol
+#          shifts by one; the same merges get ids 1001 and 1002 and rows are split by id 0.
+#  joined: one word ABAB…AB (16 symbols): AB 8 > BA 7 → 1000; then (AB, AB) 7 → 1001; the word
+#          becomes four ABAB tokens, leftmost pairs first.
+KNOWN = {
+    "split": (1002, [1001] * 4, [("\ue225", "\ue000"), ("\ue225\ue000", "\ue225\ue000")]),
+    "separator": (1003, [1002, 0, 1002, 0, 1002, 0, 1002], None),
+    "joined": (1002, [1001] * 4, None),
+}
+
+
+@pytest.mark.parametrize("rows", list(KNOWN))
+def test_repeated_pixel_pairs_give_the_merges_by_hand(rows, tmp_path):
+    vocab, expected_ids, expected_merges = KNOWN[rows]
+    pair = np.array([PAPER_PIXEL, [0, 0, 0]], np.uint8)
+    image = np.tile(pair, (4, 2, 1))  # 4×4×3, rows A B A B
+    encoder = BPERGBEncoder(vocab_size=vocab, rows=rows).fit([image])
+    assert encoder.vocab_size == vocab
+    assert encoder.encode(image).tolist() == expected_ids
+    assert (encoder.decode(expected_ids, image.shape) == encoder.quantize(image)).all()
+    if expected_merges:
+        encoder.save(tmp_path / "enc")
+        saved = json.loads((tmp_path / "enc" / "tokenizer.json").read_text())
+        assert [tuple(m) for m in saved["model"]["merges"]] == expected_merges
+
+
+# ---------------------------------------------------------------------- the contract, by property
+@pytest.mark.parametrize(
+    "key", ["bpe-grey:split", "bpe-grey:separator", "bpe-grey:joined", "bpe-bytelevel-grey"]
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(image=image_strategy(1))
+def test_grey_round_trip(fitted, key, image):
+    check_round_trip(fitted[key], image)
+
+
+@pytest.mark.parametrize(
+    "key", ["bpe-rgb:split", "bpe-rgb:separator", "bpe-rgb:joined", "bpe-bytelevel"]
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(image=image_strategy(3))
+def test_rgb_round_trip(fitted, key, image):
+    check_round_trip(fitted[key], image)
+
+
+def check_round_trip(encoder, image):
+    ids = encoder.encode(image)
+    assert ids.ndim == 1 and np.issubdtype(ids.dtype, np.integer)
+    assert ((ids >= 0) & (ids < encoder.vocab_size)).all()
+    decoded = encoder.decode_checked(ids, image.shape)
+    assert decoded.repairs == 0, decoded.notes
+    assert decoded.image.dtype == np.uint8
+    assert (decoded.image == encoder.quantize(image)).all()
+
+
+def test_encode_batch_equals_encode(fitted):
+    encoder = fitted["bpe-rgb:split"]
+    images = training_images(3, n=5, seed=1)
+    batch = encoder.encode_batch(images)
+    assert [b.tolist() for b in batch] == [encoder.encode(x).tolist() for x in images]
+
+
+@pytest.mark.parametrize("key", ["bpe-rgb:split", "bpe-rgb:separator", "bpe-bytelevel"])
+def test_all_1000_rgb_symbols_survive(fitted, key):
+    encoder, image = fitted[key], all_colours()
+    decoded = encoder.decode(encoder.encode(image), image.shape)
+    assert (decoded == encoder.quantize(image)).all()
+    symbols = Quantizer(10, 3).symbols(decoded)
+    # The seed code decoded symbol 10 as 20 and 101 as 102: all 1,000 must stay distinct here.
+    assert sorted(symbols.reshape(-1).tolist()) == list(range(1000))
+
+
+# ---------------------------------------------------------------------- save / load, HF
+class _TestPlugin:
+    """Registers the BPE classes the built-in hook does not (yet) provide."""
+
+    def __init__(self, classes):
+        self.classes = classes
+
+    @hookimpl
+    def toksuite_register_encoders(self, register):
+        for cls in self.classes:
+            register(cls)
+
+
+def install_host_with_bpe() -> None:
+    host = registry.PluginHost()
+    missing = tuple(c for c in CLASSES if c.name not in host.encoders.entries)
+    if missing:
+        host = registry.PluginHost(extra_plugins=(_TestPlugin(missing),))
+    registry.reset_host(host)
+
+
+@pytest.mark.parametrize("key", ["bpe-grey:split", "bpe-rgb:separator", "bpe-bytelevel"])
+def test_save_load_and_hf_tokenizer_give_the_same_ids(fitted, key, tmp_path):
+    from transformers import PreTrainedTokenizerFast
+
+    install_host_with_bpe()
+    encoder = fitted[key]
+    image = training_images(encoder.channels, n=1, seed=5)[0]
+    ids = encoder.encode(image).tolist()
+    encoder.save(tmp_path / "enc")
+    manifest = json.loads((tmp_path / "enc" / "toksuite.json").read_text())
+    assert manifest["encoder"] == encoder.name and manifest["params"] == encoder.get_params()
+
+    loaded = registry.load_encoder(tmp_path / "enc")
+    assert type(loaded) is type(encoder) and loaded.vocab_size == encoder.vocab_size
+    assert loaded.encode(image).tolist() == ids
+    assert (loaded.decode(ids, image.shape) == encoder.quantize(image)).all()
+
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "enc" / "tokenizer.json"))
+    assert hf(encoder.image_to_text(image))["input_ids"] == ids
+
+
+def test_fit_is_deterministic_and_honours_max_fit_images():
+    images = training_images(3, n=12)
+    a = BPERGBEncoder(vocab_size=1100).fit(images)
+    b = BPERGBEncoder(vocab_size=1100).fit(images)
+    assert a.tokenizer_.to_str() == b.tokenizer_.to_str()
+    # One 18×18 image (324 pixels) cannot give 1,000 merges; twelve give more than one does.
+    one = BPERGBEncoder(vocab_size=2000, max_fit_images=1).fit(images, seed=3)
+    again = BPERGBEncoder(vocab_size=2000, max_fit_images=1).fit(images, seed=3)
+    all_ = BPERGBEncoder(vocab_size=2000).fit(images)
+    assert one.vocab_size < 1324 < all_.vocab_size
+    assert one.tokenizer_.to_str() == again.tokenizer_.to_str()
+
+
+# ---------------------------------------------------------------------- malformed model output
+@pytest.mark.parametrize(
+    "key", ["bpe-grey:split", "bpe-rgb:separator", "bpe-rgb:joined", "bpe-bytelevel"]
+)
+def test_malformed_sequences_are_repaired_not_raised(fitted, key):
+    encoder = fitted[key]
+    image = training_images(encoder.channels, n=1, seed=7)[0]
+    shape, ids = image.shape, encoder.encode(image)
+    vocab = encoder.vocab_size
+    rng = np.random.default_rng(0)
+    assert encoder.decode_checked(ids, shape).repairs == 0
+    bad_inputs = {
+        "random": rng.integers(0, vocab, 7),
+        "out of range": np.concatenate([[-1, vocab, vocab + 99], ids]),
+        "too short": ids[: len(ids) // 2],
+        "too long": np.concatenate([ids, ids]),
+        "empty": np.zeros(0, np.int64),
+        "floats": [0.5, "x"],
+    }
+    for what, bad in bad_inputs.items():
+        decoded = encoder.decode_checked(bad, shape)
+        assert decoded.image.shape == shape and decoded.image.dtype == np.uint8, what
+        assert decoded.repairs > 0 and decoded.notes, what
+
+
+@pytest.mark.parametrize("key", ["bpe-rgb:separator", "bpe-grey:joined", "bpe-bytelevel"])
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    ids=st.lists(st.integers(-(2**40), 2**40) | st.integers(0, 1400), max_size=60),
+    hw=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+)
+def test_decode_never_raises_on_arbitrary_ids(fitted, key, ids, hw):
+    encoder = fitted[key]
+    decoded = encoder.decode_checked(ids, hw)
+    assert decoded.image.shape == (*hw, encoder.channels)
+    assert decoded.ok == (decoded.repairs == 0)
+
+
+def test_separator_mode_repairs_each_bad_row(fitted):
+    encoder = fitted["bpe-rgb:separator"]
+    image = np.zeros((3, 4, 3), np.uint8)  # three rows of black
+    sep = encoder.tokenizer_.token_to_id("\n")
+    black = encoder.tokenizer_.token_to_id("\ue000")
+    # Row 0 one pixel short, row 1 right, row 2 two pixels long: rows stay where they are.
+    decoded = encoder.decode_checked(
+        [black] * 3 + [sep] + [black] * 4 + [sep] + [black] * 6, (3, 4)
+    )
+    assert decoded.image.shape == (3, 4, 3)
+    assert (decoded.image == encoder.quantize(image)).all()
+    assert decoded.repairs == 1 and "2 rows" in decoded.notes[0]
+
+
+def test_bytelevel_broken_utf8_is_counted(fitted):
+    encoder = fitted["bpe-bytelevel"]
+    lone_lead_byte = encoder.tokenizer_.token_to_id("Ã")  # GPT-2's stand-in for byte 0xC3
+    decoded = encoder.decode_checked([lone_lead_byte, lone_lead_byte], (2, 2))
+    assert decoded.image.shape == (2, 2, 3) and decoded.repairs == 2
+
+
+# ---------------------------------------------------------------------- errors
+@pytest.mark.parametrize("cls", CLASSES)
+def test_unfitted_use_raises_not_fitted(cls, tmp_path):
+    encoder = cls()
+    image = np.zeros((2, 2, cls.channels), np.uint8)
+    for call in (
+        lambda: encoder.encode(image),
+        lambda: encoder.decode([1], (2, 2)),
+        lambda: encoder.vocab_size,
+        lambda: encoder.save(tmp_path / "x"),
+    ):
+        with pytest.raises(NotFittedError, match=cls.name):
+            call()
+    assert (encoder.quantize(image) == 12).all()  # quantising needs no fitting
+
+
+def test_bad_params_are_clear_errors():
+    with pytest.raises(EncoderParamError, match="smaller than the 1000 symbols"):
+        BPERGBEncoder(vocab_size=999)
+    with pytest.raises(EncoderParamError, match="levels"):
+        BPEGreyEncoder(levels=1)
+    with pytest.raises(EncoderParamError, match="rows"):
+        BPERGBEncoder(rows="diagonal")
+    assert BPERGBEncoder.parse_params(["rows=joined", "max_fit_images=5"]) == {
+        "rows": "joined",
+        "max_fit_images": 5,
+    }
