@@ -1,0 +1,182 @@
+"""`toksuite compare`: every encoder through fit → squeeze → flops → pretrain → probe → sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from toksuite.cli import options as opt
+from toksuite.cli.app import app
+from toksuite.cli.output import JSON_OPTION, emit
+from toksuite.compare.config import BUILTIN_ENCODERS, DEFAULT_EPOCHS, DEFAULT_OUT
+from toksuite.model import PRESET_HELP
+
+COLUMNS = {
+    "encoder": "encoder",
+    "vocab": "vocab",
+    "tokens_per_image": "tokens/img",
+    "squeeze": "squeeze",
+    "fwd_flops_per_image": "fwd FLOPs/img",
+    "train_flops": "train FLOPs",
+    "epochs": "epochs",
+    "bits_per_pixel": "bits/pixel",
+    "best_probe_layer": "probe layer",
+    "best_probe_accuracy": "probe acc",
+    "well_formed_share": "well-formed",
+}
+
+
+def encoder_params(names: list[str], pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``-p ENCODER:KEY=VALUE`` sets one encoder's parameter; ``-p KEY=VALUE`` every encoder's
+    that has a parameter KEY (as ``toksuite flops``)."""
+    from toksuite.errors import EncoderParamError
+    from toksuite.registry import get_encoder_class
+
+    params: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        target, _, rest = pair.partition(":") if ":" in pair.split("=")[0] else ("", "", pair)
+        key = rest.partition("=")[0].strip().replace("-", "_")
+        chosen = [get_encoder_class(target).name] if target else []
+        if not target:
+            chosen = [
+                get_encoder_class(n).name
+                for n in names
+                if key in {s.name for s in get_encoder_class(n).param_specs()}
+            ]
+            if not chosen:
+                raise EncoderParamError(
+                    f"-p {pair}: none of {', '.join(names)} has a parameter {key!r}"
+                )
+        for name in chosen:
+            params.setdefault(name, {}).update(get_encoder_class(name).parse_params([rest]))
+    return params
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@app.command()
+def compare(
+    encoders: str = typer.Option(
+        None,
+        "--encoders",
+        "-e",
+        help=f"Comma-separated encoders (default: {','.join(BUILTIN_ENCODERS)}).",
+    ),
+    data: str = typer.Option(
+        None, "--data", "-d", help="Data spec (default digits); see `toksuite pretrain --help`."
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help=f"Preset (default tiny): {PRESET_HELP}; or WxDxH."
+    ),
+    budget: str = typer.Option(
+        None,
+        "--budget",
+        help="epochs (same passes for every encoder, as the paper; default), flops (the same "
+        "training FLOPs: shorter sequences get more images) or time (same wall seconds).",
+    ),
+    epochs: float = typer.Option(
+        None,
+        "--epochs",
+        help=f"Epochs per encoder (default {DEFAULT_EPOCHS:g}); with --budget flops and no "
+        "--train-flops, the target is what the costliest encoder spends in these epochs.",
+    ),
+    train_flops: float = typer.Option(
+        None, "--train-flops", help="--budget flops: training FLOPs per encoder."
+    ),
+    time_s: float = typer.Option(None, "--time", help="--budget time: wall seconds per encoder."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help=f"Output folder (default ./{DEFAULT_OUT}); re-running continues it.",
+    ),
+    config_file: Path = typer.Option(
+        None, "--config", "-c", help="TOML file of settings (the CLI wins over it)."
+    ),
+    param: list[str] = typer.Option(
+        None, "--param", "-p", help="Encoder parameter [ENCODER:]KEY=VALUE (repeatable)."
+    ),
+    resolution: str = opt.RESOLUTION,
+    crop: str = opt.CROP,
+    limit: int = opt.LIMIT,
+    batch_size: int = typer.Option(
+        None, "--batch-size", "-b", help="Images per step (default 64)."
+    ),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (default 2e-3)."),
+    seed: int = typer.Option(None, "--seed", help="Seed for splits, fitting, training, sampling."),
+    pool: str = typer.Option(None, "--pool", help="Probe pooling: ln-mean (default) or mean."),
+    probe: bool = typer.Option(
+        None, "--probe/--no-probe", help="Run the linear probes (default on)."
+    ),
+    sample: bool = typer.Option(None, "--sample/--no-sample", help="Draw samples (default on)."),
+    n_samples: int = typer.Option(None, "--samples", help="Unconditional samples (default 16)."),
+    temperature: float = typer.Option(
+        None, "--temperature", help="Sampling temperature (default 1)."
+    ),
+    device: str = typer.Option(None, "--device", help="auto (default), cpu, cuda or cuda:N."),
+    threads: int = typer.Option(
+        None, "--threads", help="torch CPU threads (default: 1 for models under 1M parameters)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compare encoders end to end with one shared configuration, and write one report.
+
+    For each encoder: fit + squeeze, FLOPs, pretrain, probe, sample. Then OUT/results.json,
+    OUT/report.md and a self-contained OUT/report.html.
+
+    Re-running continues: finished stages are reused, an interrupted pretraining resumes from its
+    checkpoint, and a changed setting re-runs only what depends on it.
+
+    With no options: every built-in encoder on `digits` with the tiny model (a few minutes on CPU).
+    """
+    from toksuite.compare import build_config
+    from toksuite.compare import compare as run_compare
+    from toksuite.registry import get_encoder_class
+
+    cli: dict[str, Any] = _given(
+        encoders=opt.parse_list(encoders, "--encoders") if encoders else None,
+        data=data,
+        model=model,
+        out=str(out) if out is not None else None,
+        resolution=list(opt.parse_resolution(resolution)) if resolution else None,
+        crop=list(opt.parse_crop(crop)) if crop else None,
+        limit=limit,
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
+    sections = {
+        "budget": _given(mode=budget, epochs=epochs, train_flops=train_flops, time=time_s),
+        "train": _given(batch_size=batch_size, lr=lr),
+        "probe": _given(enabled=probe, pool=pool),
+        "sample": _given(enabled=sample, n_samples=n_samples, temperature=temperature),
+    }
+    cli |= {k: v for k, v in sections.items() if v}
+    config = build_config(file=config_file, cli=cli)
+    if param:
+        names = [get_encoder_class(n).name for n in config.encoders]
+        cli["params"] = encoder_params(names, param)
+        config = build_config(file=config_file, cli=cli)
+    results = run_compare(config)
+    rows = [{label: row.get(key) for key, label in COLUMNS.items()} for row in results["summary"]]
+    for row, full in zip(rows, results["summary"], strict=True):
+        for key in ("fwd FLOPs/img", "train FLOPs"):
+            row[key] = f"{row[key]:.3g}"
+        if full["well_formed_share"] is not None:
+            row["well-formed"] = f"{100 * full['well_formed_share']:.0f}%"
+    from toksuite.compare.report import budget_text
+
+    footer = [f"budget: {budget_text(results['budget'])}"]
+    footer += [f"[yellow]skipped[/] {n}: {r}" for n, r in results["skipped"].items()]
+    footer.append(f"report: {Path(config.out) / 'report.html'}")
+    emit(
+        results,
+        as_json=as_json,
+        rows=rows,
+        title=f"toksuite compare · {config.data} · {config.model}",
+        footer=footer,
+    )

@@ -1,0 +1,363 @@
+"""The comparison's report: results.json (every number, units, definitions), report.md, report.html.
+
+report.html is one self-contained file: inline CSS, every image a base64 ``data:`` URI, no script
+and no external request, so it can be mailed or archived as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from toksuite.cli.output import _jsonable, fmt
+from toksuite.io import write_bytes_atomic, write_json_atomic
+from toksuite.progress import status
+
+PLOTS = {
+    "squeeze": "Squeezing factor (H·W / tokens, held-out mean)",
+    "flops": "Forward FLOPs per image",
+    "loss": "Training loss against training FLOPs",
+    "probe": "Linear-probe accuracy per layer",
+}
+
+# (key, header, unit/definition) of the summary table, in order.
+SUMMARY_COLUMNS = (
+    ("encoder", "encoder", "registry name"),
+    ("vocab", "vocab", "encoder vocabulary (the model adds one BOS id)"),
+    ("tokens_per_image", "tokens/image", "mean tokens per held-out image"),
+    ("squeeze", "squeeze", "mean over held-out images of H·W / tokens (paper §3.3)"),
+    ("psnr_db", "PSNR dB", "quantisation PSNR of the encoder (dB, peak 255); – when lossless"),
+    ("fwd_flops_per_image", "fwd FLOPs/image", "forward FLOPs per held-out image (2 × MACs)"),
+    ("train_flops", "train FLOPs", "training FLOPs the run spent (6·N + 12·L·d·T per token)"),
+    ("epochs", "epochs", "passes over the train split"),
+    (
+        "bits_per_pixel",
+        "bits/pixel",
+        "held-out NLL of the quantised image in bits per pixel; comparable only between encoders "
+        "that quantise alike (256 grey levels vs 10-level BPE symbols are different images)",
+    ),
+    ("best_probe_layer", "probe layer", "layer with the best linear-probe test accuracy"),
+    ("best_probe_accuracy", "probe acc", "its test accuracy"),
+    ("well_formed_share", "well-formed", "share of unconditional samples decoded without repair"),
+)
+
+
+def summary_row(name: str, stages: dict[str, Any]) -> dict[str, Any]:
+    fit, flops, run = (stages[s].result for s in ("fit", "flops", "pretrain"))
+    probe = stages["probe"].result["runs"][0] if "probe" in stages else {}
+    sample = stages["sample"].result if "sample" in stages else {}
+    return {
+        "encoder": name,
+        "vocab": fit["vocab"],
+        "tokens_per_image": fit["tokens_mean"],
+        "squeeze": fit["squeeze"],
+        "psnr_db": fit["psnr_db"],
+        "fwd_flops_per_image": flops["fwd_flops"],
+        "train_flops": run["train_flops"],
+        "epochs": run["epochs"],
+        "bits_per_pixel": run["bits_per_pixel"],
+        "best_probe_layer": probe.get("best_layer"),
+        "best_probe_accuracy": probe.get("best_accuracy"),
+        "well_formed_share": sample.get("well_formed_share"),
+        "completion_well_formed_share": sample.get("completion_well_formed_share"),
+        "completion_psnr_db": sample.get("completion_psnr_db"),
+    }
+
+
+def definitions() -> dict[str, str]:
+    from toksuite.flops import CONVENTION
+    from toksuite.sample import DEFINITIONS as SAMPLE
+    from toksuite.squeeze import DEFINITIONS as SQUEEZE
+
+    out = {key: text for key, _, text in SUMMARY_COLUMNS}
+    out |= {f"squeeze.{k}": v for k, v in SQUEEZE.items()}
+    out |= {f"sample.{k}": v for k, v in SAMPLE.items()}
+    out["flops_convention"] = CONVENTION
+    out["completion_psnr_db"] = SAMPLE["completion_psnr_db"]
+    out["probe"] = (
+        "logistic regression per layer on pooled hidden states (layer 0 = embeddings), C chosen on "
+        "a validation split of train, accuracy on the test split"
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------- plots
+def write_plots(job, entries: dict[str, dict[str, Any]], rows: list[dict]) -> dict[str, str]:
+    from toksuite.plots import bar_plot, line_plot
+    from toksuite.probe import plot_probe
+    from toksuite.train.metrics import MetricsLog
+    from toksuite.train.rundir import METRICS_FILE
+
+    folder = job.out / "plots"
+    names = [r["encoder"] for r in rows]
+    paths = {key: folder / f"{key}.png" for key in PLOTS}
+    bar_plot(
+        names,
+        {"squeeze": [r["squeeze"] for r in rows]},
+        paths["squeeze"],
+        title=PLOTS["squeeze"],
+        ylabel="H·W / tokens",
+    )
+    bar_plot(
+        names,
+        {"forward FLOPs per image": [r["fwd_flops_per_image"] for r in rows]},
+        paths["flops"],
+        title=PLOTS["flops"],
+        ylabel="FLOPs (2 × MACs)",
+        logy=True,
+    )
+    series = {}
+    for name in names:
+        records = MetricsLog(job.run_dir(name) / METRICS_FILE).read()
+        train = [r for r in records if r.get("event") == "train"]
+        series[name] = ([r["train_flops"] for r in train], [r["loss"] for r in train])
+    line_plot(
+        series,
+        paths["loss"],
+        title=PLOTS["loss"],
+        xlabel="training FLOPs",
+        ylabel="train loss (nats/token)",
+        logx=True,
+        markers=False,
+    )
+    probes = [
+        entries[n]["stages"]["probe"].result for n in names if "probe" in entries[n]["stages"]
+    ]
+    if probes:
+        merged = {"runs": [], "controls": probes[0]["controls"], "chance": probes[0].get("chance")}
+        for p in probes:
+            merged["runs"].append(p["runs"][0] | {"label": p["runs"][0]["encoder"]})
+            merged["runs"][-1].pop("random_init", None)  # one line per encoder keeps it legible
+        plot_probe(merged, paths["probe"])
+    else:
+        paths.pop("probe")
+    return {k: str(p.relative_to(job.out)) for k, p in paths.items()}
+
+
+# ---------------------------------------------------------------------------- results.json
+def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
+    from toksuite import __version__
+    from toksuite.model import resolve_shape
+
+    config = job.config
+    rows = [summary_row(name, e["stages"]) for name, e in entries.items()]
+    first = json.loads((job.run_dir(rows[0]["encoder"]) / "config.json").read_text())
+    encoders = {}
+    for name, e in entries.items():
+        st = e["stages"]
+        encoders[name] = {
+            "run_dir": str(job.run_dir(name).relative_to(job.out)),
+            "encoder_dir": str(job.encoder_dir(name).relative_to(job.out)),
+            "squeeze": st["fit"].result,
+            "flops": st["flops"].result,
+            "budget": e["plan"],
+            "pretrain": st["pretrain"].result,
+            "probe": st["probe"].result if "probe" in st else None,
+            "sample": _sample_section(job, st["sample"].result) if "sample" in st else None,
+            "stages": {k: v.to_dict() for k, v in st.items()},
+            "skipped_stages": e.get("notes", {}),
+        }
+    results = {
+        "toksuite_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "out": str(job.out),
+        "config": config.to_dict(),
+        "budget": budget,
+        "data": {
+            "spec": config.data,
+            "image_shape": first["data"]["image_shape"],
+            "train_images": first["data"]["train_images"],
+            "heldout_images": first["data"]["heldout_images"],
+        },
+        "model": {"preset": config.model, **resolve_shape(config.model).to_dict()},
+        "torch_threads": threads,
+        "units": {
+            "flops": "FLOPs = 2 × multiply-adds",
+            "bits_per_pixel": "bits per pixel of the quantised image",
+            "psnr_db": "dB, peak 255",
+            "seconds": "wall-clock seconds",
+        },
+        "definitions": definitions(),
+        "summary": rows,
+        "encoders": encoders,
+        "skipped": skipped,
+    }
+    results["plots"] = write_plots(job, entries, rows)
+    results["report"] = {"html": "report.html", "markdown": "report.md", "json": "results.json"}
+    results = _jsonable(results)
+    write_json_atomic(job.out / "results.json", results)
+    write_bytes_atomic(job.out / "report.md", markdown(results).encode())
+    write_bytes_atomic(job.out / "report.html", to_html(results, job.out).encode())
+    status(f"report written to {job.out / 'report.html'}")
+    return results
+
+
+def _sample_section(job, result: dict[str, Any]) -> dict[str, Any]:
+    keep = {k: v for k, v in result.items() if k not in ("samples", "completions", "definitions")}
+    keep["repairs"] = {
+        "samples": sum(s["repairs"] for s in result.get("samples", [])),
+        "malformed_samples": sum(s["repairs"] > 0 for s in result.get("samples", [])),
+        "completions": sum(s["repairs"] for s in result.get("completions", [])),
+        "malformed_completions": sum(s["repairs"] > 0 for s in result.get("completions", [])),
+    }
+    return keep
+
+
+# ---------------------------------------------------------------------------- markdown
+def _cells(row: dict[str, Any]) -> list[str]:
+    out = []
+    for key, _, _ in SUMMARY_COLUMNS:
+        v = row.get(key)
+        if key in ("fwd_flops_per_image", "train_flops") and v is not None:
+            out.append(f"{v:.3g}")
+        elif key == "well_formed_share" and v is not None:
+            out.append(f"{100 * v:.0f}%")
+        else:
+            out.append(
+                fmt(v, 2 if key in ("tokens_per_image", "squeeze", "psnr_db", "epochs") else 3)
+            )
+    return out
+
+
+def budget_text(budget: dict[str, Any]) -> str:
+    if budget["mode"] == "epochs":
+        return f"same epochs for every encoder: {budget['epochs']:g}"
+    if budget["mode"] == "time":
+        return f"same wall time for every encoder: {budget['seconds_per_encoder']:g} s"
+    flops = budget["train_flops"]
+    return f"compute-matched: {flops:.3g} training FLOPs per encoder ({budget['definition']})"
+
+
+def samples_of(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(encoder, caption, relative path) of every sample grid."""
+    out = []
+    for name, e in results["encoders"].items():
+        s = e.get("sample") or {}
+        if s.get("samples_png"):
+            out.append((name, f"{name}: unconditional samples", s["samples_png"]))
+        if s.get("completions_png"):
+            out.append(
+                (name, f"{name}: completions (prompt / completion / truth)", s["completions_png"])
+            )
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    d, m = results["data"], results["model"]
+    shape = "×".join(map(str, d["image_shape"]))
+    lines = [
+        "# toksuite compare",
+        "",
+        f"Data **{d['spec']}** ({shape}, {d['train_images']:,} train / {d['heldout_images']:,} "
+        f"held-out images) · model **{m['preset']}** ({m['n_layer']} layers × {m['n_embd']}) · "
+        f"budget: {budget_text(results['budget'])}.",
+        "",
+        "| " + " | ".join(h for _, h, _ in SUMMARY_COLUMNS) + " |",
+        "|" + "---|" * len(SUMMARY_COLUMNS),
+    ]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in results["summary"]]
+    lines += ["", *(f"- **{h}**: {t}" for _, h, t in SUMMARY_COLUMNS[1:])]
+    lines += ["", f"FLOPs: {results['definitions']['flops_convention']}.", ""]
+    for name, reason in results["skipped"].items():
+        lines.append(f"Skipped **{name}**: {reason}")
+    for key, path in results["plots"].items():
+        lines += [f"## {PLOTS[key]}", "", f"![{PLOTS[key]}]({path})", ""]
+    if samples_of(results):
+        lines += ["## Samples", ""]
+        for _, caption, path in samples_of(results):
+            lines += [f"![{caption}]({path})", f"*{caption}*", ""]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- html
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;
+ padding:0 1rem;color:#222;line-height:1.45}
+h1{margin-bottom:.2rem} h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+.meta{color:#555} table{border-collapse:collapse;font-size:.9rem;margin:1rem 0}
+th,td{padding:.3rem .6rem;border-bottom:1px solid #e4e4e4;text-align:right}
+th{background:#f5f5f5;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
+tr:hover td{background:#fafafa} .plots{display:grid;grid-template-columns:repeat(2,1fr);gap:1rem}
+figure{margin:0} figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85rem;color:#555} .samples{display:grid;
+ grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:1rem}
+.card{border:1px solid #e4e4e4;padding:.5rem .8rem} .card h3{margin:.2rem 0 .5rem;font-size:1rem}
+.pair{display:flex;gap:1rem;align-items:flex-start}
+.pair img{image-rendering:pixelated;height:220px;width:auto;border:none}
+dl{font-size:.85rem} dt{font-weight:600}
+dd{margin:0 0 .4rem 1rem;color:#444}
+pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.8rem}
+.skipped{color:#a15c00}
+"""
+
+
+def _img(root: Path, path: str, alt: str) -> str:
+    data = base64.b64encode((root / path).read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def to_html(results: dict[str, Any], root: Path) -> str:
+    e = html.escape
+    d, m = results["data"], results["model"]
+    shape = "×".join(map(str, d["image_shape"]))
+    head = "".join(f'<th title="{e(t)}">{e(h)}</th>' for _, h, t in SUMMARY_COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in _cells(r)) + "</tr>"
+        for r in results["summary"]
+    )
+    stage_rows = "".join(
+        f"<tr><td>{e(name)}</td>"
+        + "".join(
+            f"<td>{e(s['action'])} · {s['seconds']:.1f} s</td>" for s in enc["stages"].values()
+        )
+        + "</tr>"
+        for name, enc in results["encoders"].items()
+    )
+    stage_head = "".join(
+        f"<th>{e(k)}</th>" for k in next(iter(results["encoders"].values()))["stages"]
+    )
+    plots = "".join(
+        f"<figure>{_img(root, path, PLOTS[key])}<figcaption>{e(PLOTS[key])}</figcaption></figure>"
+        for key, path in results["plots"].items()
+    )
+    cards: dict[str, list[str]] = {}
+    for name, caption, path in samples_of(results):
+        kind = "samples" if "unconditional" in caption else "prompt / completion / truth"
+        cards.setdefault(name, []).append(
+            f"<figure>{_img(root, path, caption)}<figcaption>{e(kind)}</figcaption></figure>"
+        )
+    samples = "".join(
+        f'<div class="card"><h3>{e(name)}</h3><div class="pair">{"".join(figs)}</div></div>'
+        for name, figs in cards.items()
+    )
+    defs = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in results["definitions"].items())
+    skipped = "".join(
+        f'<p class="skipped">Skipped <b>{e(n)}</b>: {e(r)}</p>'
+        for n, r in results["skipped"].items()
+    )
+    config = e(json.dumps(results["config"], indent=2))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>toksuite compare · {e(d["spec"])}</title><style>{CSS}</style></head>
+<body>
+<h1>toksuite compare</h1>
+<p class="meta">Data <b>{e(d["spec"])}</b> ({e(shape)}, {d["train_images"]:,} train /
+{d["heldout_images"]:,} held-out images) · model <b>{e(m["preset"])}</b> ({m["n_layer"]} layers
+× {m["n_embd"]}, {m["n_head"]} heads) · budget: {e(budget_text(results["budget"]))} ·
+{e(results["created"])} · toksuite {e(results["toksuite_version"])}</p>
+<h2>Summary</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{skipped}
+<h2>Plots</h2><div class="plots">{plots}</div>
+<h2>Samples</h2><div class="samples">{samples or "<p>No samples.</p>"}</div>
+<h2>Definitions</h2><dl>{defs}</dl>
+<h2>Stages</h2>
+<table><thead><tr><th>encoder</th>{stage_head}</tr></thead><tbody>{stage_rows}</tbody></table>
+<details><summary>Resolved configuration</summary><pre>{config}</pre></details>
+</body></html>
+"""

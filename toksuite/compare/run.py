@@ -1,0 +1,380 @@
+"""`compare`: for each encoder fit → squeeze → flops → pretrain → probe → sample, then one report.
+
+Layout of OUT (all of it reusable by a re-run):
+
+* ``config.json`` / ``config.toml`` — the resolved configuration;
+* ``encoders/NAME/`` — the fitted encoder (loads with `toksuite.registry.load_encoder`);
+* ``runs/NAME/`` — a normal pretraining run dir (``toksuite probe/sample --run`` work on it), its
+  samples in ``runs/NAME/samples/``;
+* ``stages/NAME/STAGE.json`` and ``stages.jsonl`` — stage records and decisions (`stages`);
+* ``results.json``, ``report.md``, ``report.html``, ``plots/`` — the report (`report`).
+
+Fit and squeeze are one stage ("fit"): `toksuite.squeeze.measure_encoder` fits the encoder on the
+train split and measures it on the held-out split in one go, and nothing changes one without the
+other. An encoder whose parameters do not suit the data (e.g. a BPE vocabulary below its
+alphabet) is reported as skipped with the error, and the others go on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toksuite.compare.budget import Plan, RunShape, plan_budgets
+from toksuite.compare.config import CompareConfig, to_toml
+from toksuite.compare.stages import StageStore
+from toksuite.errors import ToksuiteError
+from toksuite.io import write_bytes_atomic, write_json_atomic
+from toksuite.progress import progress_bar, status
+
+# A model this small (non-embedding parameters) gains nothing from a second CPU thread: its matrices
+# are too small to split, and with busy cores the threads wait on each other (measured on tiny,
+# 2 cores: 1 thread ran an epoch of `digits` in 4 s, 2 threads in 40 s while the cores were shared).
+SMALL_MODEL_PARAMS = 1_000_000
+
+
+def auto_threads(config: CompareConfig) -> int | None:
+    """1 torch thread for a small model on CPU; None (torch's default) otherwise."""
+    from toksuite.model import count_parameters
+    from toksuite.train.distributed import choose_device
+
+    if choose_device(config.device).type != "cpu":
+        return None
+    return 1 if count_parameters(config.model, 0) < SMALL_MODEL_PARAMS else None
+
+
+@contextmanager
+def torch_threads(config: CompareConfig):
+    """Limit torch and the BLAS / OpenMP pools (scikit-learn's probes) to ``threads``.
+
+    The probes' logistic regressions suffer the same way: each L-BFGS step makes many tiny BLAS
+    calls, and with 2 BLAS threads on shared cores the probes of one tiny run took 24 s, with one
+    thread 9 s. threadpoolctl only limits libraries already loaded, hence the imports first.
+    """
+    import torch
+
+    n = config.threads or auto_threads(config)
+    if n is None:
+        yield torch.get_num_threads()
+        return
+    import scipy.optimize  # noqa: F401  (loads the OpenBLAS that L-BFGS uses)
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n):
+            yield n
+    finally:
+        torch.set_num_threads(old)
+
+
+class Comparison:
+    """The state of one `compare` call: config, output folder, datasets loaded so far."""
+
+    def __init__(self, config: CompareConfig):
+        self.config = config
+        self.out = Path(config.out)
+        self.store = StageStore(self.out)
+        self._datasets: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ shared pieces
+    def train_config(self, encoder_dir: Path | str, plan: Plan | None = None):
+        from toksuite.train.config import TrainConfig
+
+        c, t = self.config, self.config.train
+        budget = {plan.field: plan.value} if plan else {}
+        if plan and plan.field == "images":
+            budget["images"] = int(plan.value)
+        return TrainConfig(
+            encoder=str(encoder_dir),
+            data=c.data,
+            resolution=c.resolution,
+            crop=c.crop,
+            limit=c.limit,
+            model=c.model,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            min_lr_ratio=t.min_lr_ratio,
+            warmup_steps=t.warmup_steps,
+            weight_decay=t.weight_decay,
+            context=t.context,
+            seed=c.seed,
+            log_every=t.log_every,
+            checkpoint_every=t.checkpoint_every,
+            device=c.device,
+            **budget,
+        )
+
+    def dataset(self, channels: int):
+        """The data as pretraining loads it (same options), once per channel count."""
+        from toksuite.data import load_dataset
+        from toksuite.train.rundir import load_options
+
+        if channels not in self._datasets:
+            options = load_options(self.train_config("unused"), channels)
+            self._datasets[channels] = load_dataset(self.config.data, options)
+        return self._datasets[channels]
+
+    def data_inputs(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "data": c.data,
+            "resolution": c.resolution,
+            "crop": c.crop,
+            "limit": c.limit,
+            "seed": c.seed,
+        }
+
+    def encoder_dir(self, name: str) -> Path:
+        return self.out / "encoders" / name
+
+    def run_dir(self, name: str) -> Path:
+        return self.out / "runs" / name
+
+    # ------------------------------------------------------------------ stages
+    def fit(self, name: str):
+        from toksuite.registry import create_encoder, get_encoder_class
+        from toksuite.squeeze import measure_encoder
+
+        params = self.config.params.get(name, {})
+        create_encoder(name, **params)  # bad parameters fail here, before any data is loaded
+
+        def compute(resume: bool):
+            encoder = create_encoder(name, **params)
+            row = measure_encoder(encoder, self.dataset(encoder.channels), seed=self.config.seed)
+            encoder.save(self.encoder_dir(name))
+            return {**row.to_dict(), "channels": encoder.channels}, "ran"
+
+        return self.store.run(
+            name,
+            "fit",
+            {"encoder": get_encoder_class(name).name, "params": params, **self.data_inputs()},
+            compute,
+            artefacts=lambda r: (self.encoder_dir(name) / "toksuite.json").is_file(),
+            describe=lambda r: (
+                f"vocab {r['vocab']:,}, {r['tokens_mean']:,.1f} tokens/image, "
+                f"squeeze {r['squeeze']:.2f}×"
+            ),
+        )
+
+    def flops(self, name: str, fit_fp: str):
+        """Forward FLOPs per image as `toksuite flops --data` counts them, and token lengths."""
+        from toksuite.flops import CONVENTION, fit_forward_cost
+        from toksuite.flops_table import DEFINITIONS
+        from toksuite.registry import load_encoder
+        from toksuite.train.sequences import encode_images
+
+        c = self.config
+
+        def compute(resume: bool):
+            encoder = load_encoder(self.encoder_dir(name))
+            data = self.dataset(encoder.channels)
+            test = data.x_test if len(data.x_test) else data.x_train
+            with progress_bar(f"counting FLOPs for {name}", None):
+                cost = fit_forward_cost(c.model, encoder.vocab_size, attn_implementation=c.attn)
+            held_out = [len(s) for s in encode_images(encoder, test, progress=False)]
+            train = [len(s) for s in encode_images(encoder, data.x_train, progress=False)]
+            np.save(self.store.path(name, "flops", ".train_lengths.npy"), np.asarray(train))
+            macs, attention = cost.mean_macs(held_out)
+            return {
+                "encoder": name,
+                "vocab_size": encoder.vocab_size,
+                "tokens": float(np.mean(held_out)),
+                "tokens_max": int(max(held_out)),
+                "longest_train": int(max(train, default=0)),
+                "train_images": len(train),
+                "fwd_macs": macs,
+                "fwd_flops": 2 * macs,
+                "train_flops": 3 * 2 * macs,
+                "attention_share": attention / macs if macs else 0.0,
+                "attn_implementation": c.attn,
+                "convention": CONVENTION,
+                "definitions": {k: DEFINITIONS[k] for k in ("tokens", "fwd_flops", "train_flops")},
+            }, "ran"
+
+        return self.store.run(
+            name,
+            "flops",
+            {"model": c.model, "attn": c.attn},
+            compute,
+            upstream=(fit_fp,),
+            artefacts=lambda r: self.store.path(name, "flops", ".train_lengths.npy").is_file(),
+            describe=lambda r: f"{r['fwd_flops']:.3g} forward FLOPs per image",
+        )
+
+    def run_shape(self, name: str, flops: dict[str, Any]) -> RunShape:
+        from toksuite.train.distributed import choose_device
+
+        raw = np.load(self.store.path(name, "flops", ".train_lengths.npy"))
+        longest = max(int(raw.max(initial=0)), int(flops["tokens_max"]))
+        context = (
+            1 + longest
+            if self.config.train.context is None
+            else min(1 + longest, self.config.train.context)
+        )
+        cuda = choose_device(self.config.device).type == "cuda"
+        return RunShape(
+            lengths=np.minimum(raw + 1, context),
+            context=context,
+            vocab_size=int(flops["vocab_size"]) + 1,
+            batch_size=min(self.config.train.batch_size, len(raw)),
+            multiple=64 if cuda else 8,
+        )
+
+    def pretrain(self, name: str, fit_fp: str, plan: Plan):
+        from toksuite.train import pretrain
+        from toksuite.train.checkpoint import CHECKPOINT_NAME
+        from toksuite.train.rundir import CONFIG_FILE, ENCODER_DIR, MODEL_DIR, SUMMARY_FILE
+
+        run_dir = self.run_dir(name)
+        config = self.train_config(run_dir.resolve() / ENCODER_DIR, plan)
+        inputs = {k: v for k, v in config.to_dict().items() if k != "encoder"}
+
+        def compute(resume: bool):
+            if not resume:  # a fresh start: the encoder this comparison fitted, nothing else
+                shutil.rmtree(run_dir, ignore_errors=True)
+                shutil.copytree(self.encoder_dir(name), run_dir / ENCODER_DIR)
+            summary = pretrain(config, run_dir, resume=resume)
+            return summary, "resumed" if resume else "ran"
+
+        return self.store.run(
+            name,
+            "pretrain",
+            inputs,
+            compute,
+            upstream=(fit_fp,),
+            artefacts=lambda r: (
+                (run_dir / SUMMARY_FILE).is_file() and (run_dir / MODEL_DIR).is_dir()
+            ),
+            can_resume=lambda: (
+                (run_dir / CONFIG_FILE).is_file() and (run_dir / CHECKPOINT_NAME).is_file()
+            ),
+            describe=lambda r: (
+                f"{r['steps']} steps, {r['epochs']:.2f} epochs, {r['train_flops']:.3g} FLOPs, "
+                f"{r['bits_per_pixel']:.3f} bits/pixel"
+            ),
+        )
+
+    def probe(self, name: str, pretrain_fp: str):
+        from toksuite.probe import probe
+
+        p, c = self.config.probe, self.config
+
+        def compute(resume: bool):
+            with progress_bar(f"probing {name} (every layer)", None):
+                result = probe(
+                    [self.run_dir(name)],
+                    pool=p.pool,  # type: ignore[arg-type]
+                    batch_size=p.batch_size,
+                    device=c.device,
+                    seed=c.seed,
+                    random_control=p.random_control,
+                )
+            return result, "ran"
+
+        return self.store.run(
+            name,
+            "probe",
+            {"pool": p.pool, "random_control": p.random_control, "seed": c.seed},
+            compute,
+            upstream=(pretrain_fp,),
+            describe=lambda r: (
+                f"best layer {r['runs'][0]['best_layer']} → {r['runs'][0]['best_accuracy']:.3f}"
+            ),
+        )
+
+    def sample(self, name: str, pretrain_fp: str):
+        from toksuite.sample import sample_run
+
+        s, c = self.config.sample, self.config
+        inputs = {k: v for k, v in vars(s).items() if k != "enabled"} | {"seed": c.seed}
+
+        def compute(resume: bool):
+            result = sample_run(self.run_dir(name), device=c.device, **inputs)
+            for key in ("samples_png", "completions_png", "samples_json", "out_dir", "run"):
+                if result.get(key):  # relative to OUT: the folder can be moved or copied
+                    result[key] = relative_to(result[key], self.out)
+            return result, "ran"
+
+        def present(r: dict[str, Any]) -> bool:
+            paths = (r["samples_png"], r["completions_png"])
+            return all((self.out / p).is_file() for p in paths if p)
+
+        return self.store.run(
+            name,
+            "sample",
+            inputs,
+            compute,
+            upstream=(pretrain_fp,),
+            artefacts=present,
+            describe=lambda r: f"well-formed {_share(r['well_formed_share'])}",
+        )
+
+
+def relative_to(path: str | Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies inside it, else unchanged."""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _share(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def compare(config: CompareConfig) -> dict[str, Any]:
+    """Run (or continue) the comparison in ``config.out``; write and return the report's results."""
+    from toksuite.compare.report import write_report
+    from toksuite.registry import get_encoder_class
+
+    names = [get_encoder_class(n).name for n in config.encoders]  # aliases → names, early errors
+    config.params = {get_encoder_class(k).name: v for k, v in config.params.items()}
+    config.encoders = names
+    job = Comparison(config)
+    job.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(job.out / "config.json", config.to_dict())
+    write_bytes_atomic(job.out / "config.toml", to_toml(config).encode())
+
+    entries: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    with torch_threads(config) as threads:
+        status(
+            f"comparing {', '.join(names)} on {config.data} · model {config.model} · "
+            f"budget {config.budget.mode} · {threads} torch thread(s) → {job.out}"
+        )
+        fits: dict[str, Any] = {}
+        for name in names:  # every encoder's fit and FLOPs first: the budget plan needs them all
+            try:
+                fit = job.fit(name)
+                fits[name] = (fit, job.flops(name, fit.fingerprint))
+            except ToksuiteError as exc:
+                skipped[name] = " ".join(str(exc).split())
+                status(f"[yellow]skipped[/] {name}: {skipped[name]}")
+                job.store.forget(name)
+        if not fits:
+            raise ToksuiteError(
+                "every encoder was skipped: " + "; ".join(f"{n}: {r}" for n, r in skipped.items())
+            )
+        shapes = {n: job.run_shape(n, flops.result) for n, (_, flops) in fits.items()}
+        plans, budget = plan_budgets(config, shapes)
+        for name, (fit, flops) in fits.items():
+            stages = {"fit": fit, "flops": flops}
+            stages["pretrain"] = job.pretrain(name, fit.fingerprint, plans[name])
+            notes: dict[str, str] = {}
+            for stage in ("probe", "sample"):
+                if not getattr(config, stage).enabled:
+                    continue
+                try:  # e.g. unlabelled data cannot be probed: say so, keep the rest
+                    stages[stage] = getattr(job, stage)(name, stages["pretrain"].fingerprint)
+                except ToksuiteError as exc:
+                    notes[stage] = " ".join(str(exc).split())
+                    status(f"[yellow]skipped[/] {name} · {stage}: {notes[stage]}")
+            entries[name] = {"plan": plans[name].to_dict(), "stages": stages, "notes": notes}
+    return write_report(job, entries, skipped, budget, threads)
