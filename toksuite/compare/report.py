@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from toksuite.cli.output import _jsonable, fmt
+from toksuite.formatting import fmt, jsonable
 from toksuite.io import write_bytes_atomic, write_json_atomic
 from toksuite.progress import status
 
@@ -188,7 +188,7 @@ def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
     }
     results["plots"] = write_plots(job, entries, rows)
     results["report"] = {"html": "report.html", "markdown": "report.md", "json": "results.json"}
-    results = _jsonable(results)
+    results = jsonable(results)
     write_json_atomic(job.out / "results.json", results)
     write_bytes_atomic(job.out / "report.md", markdown(results).encode())
     write_bytes_atomic(job.out / "report.html", to_html(results, job.out).encode())

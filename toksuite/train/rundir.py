@@ -39,6 +39,9 @@ def prepare_encoder(config: TrainConfig, run_dir: Path, d: distributed.Dist, res
     saved = run_dir / ENCODER_DIR
     if resume or Path(config.encoder).is_dir():
         enc = load_encoder(saved if resume else config.encoder)
+        if not resume and d.is_main:  # the run directory must hold its own encoder
+            enc.save(saved)
+        d.barrier()
         return enc, load_dataset(config.data, load_options(config, enc.channels))
     cls = get_encoder_class(config.encoder)
     dataset = load_dataset(config.data, load_options(config, cls.channels))
