@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 # Example third-party encoder packages, installed and tested as an outside author would.
 PLUGINS := plugins/toksuite-tutorial plugins/toksuite-bpe-extras
-LINT_PATHS := toksuite tests benchmarks plugins
+LINT_PATHS := toksuite tests benchmarks plugins scripts
 
 .PHONY: install plugins demo test lint format
 
@@ -16,7 +16,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,docs]"
 
 plugins: install
 	for p in $(PLUGINS); do $(BIN)/pip install -q --no-deps -e $$p || exit 1; done
@@ -36,3 +36,4 @@ test: install lint plugins
 	$(BIN)/python -m pytest
 	for p in $(PLUGINS); do $(BIN)/python -m pytest $$p/tests || exit 1; done
 	$(BIN)/python plugins/check_plugins.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site

@@ -10,6 +10,7 @@ from toksuite.cli import options as opt
 from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit
 from toksuite.model import PRESET_HELP
+from toksuite.threads import auto_threads, cpu_threads
 from toksuite.train.config import DEFAULT_EPOCHS, TrainConfig
 
 SHOWN = (
@@ -69,6 +70,9 @@ def pretrain(
     ),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="CPU threads (default: 1 for models under 1M parameters)."
+    ),
     peak_flops: float = typer.Option(
         None, "--peak-flops", help="Peak FLOP/s for MFU (default: known GPUs; none on CPU)."
     ),
@@ -112,7 +116,8 @@ def pretrain(
         device=device,
         peak_flops=peak_flops,
     )
-    summary = run_pretrain(config, out, resume=resume, force=force)
+    with cpu_threads(threads or auto_threads(model, device)):
+        summary = run_pretrain(config, out, resume=resume, force=force)
     if not summary:  # ranks other than 0 print nothing
         return
     rows = [{"metric": label, "value": summary.get(key)} for key, label in SHOWN]

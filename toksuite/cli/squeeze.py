@@ -68,7 +68,8 @@ def squeeze(
     line_plot(
         series,
         plot,
-        title=f"Squeezing factor on {data} ({h}×{w}, {rows[0].images} held-out images)",
+        title=f"Squeezing factor on {Path(data).name or data}\n"
+        f"({h}×{w}, {rows[0].images} held-out images)",
         xlabel="vocabulary size",
         ylabel="squeeze (H·W / tokens)",
         logx=True,

@@ -18,7 +18,6 @@ alphabet) is reported as skipped with the error, and the others go on.
 from __future__ import annotations
 
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,48 +29,7 @@ from toksuite.compare.stages import StageStore
 from toksuite.errors import ToksuiteError
 from toksuite.io import write_bytes_atomic, write_json_atomic
 from toksuite.progress import progress_bar, status
-
-# A model this small (non-embedding parameters) gains nothing from a second CPU thread: its matrices
-# are too small to split, and with busy cores the threads wait on each other (measured on tiny,
-# 2 cores: 1 thread ran an epoch of `digits` in 4 s, 2 threads in 40 s while the cores were shared).
-SMALL_MODEL_PARAMS = 1_000_000
-
-
-def auto_threads(config: CompareConfig) -> int | None:
-    """1 torch thread for a small model on CPU; None (torch's default) otherwise."""
-    from toksuite.model import count_parameters
-    from toksuite.train.distributed import choose_device
-
-    if choose_device(config.device).type != "cpu":
-        return None
-    return 1 if count_parameters(config.model, 0) < SMALL_MODEL_PARAMS else None
-
-
-@contextmanager
-def torch_threads(config: CompareConfig):
-    """Limit torch and the BLAS / OpenMP pools (scikit-learn's probes) to ``threads``.
-
-    The probes' logistic regressions suffer the same way: each L-BFGS step makes many tiny BLAS
-    calls, and with 2 BLAS threads on shared cores the probes of one tiny run took 24 s, with one
-    thread 9 s. threadpoolctl only limits libraries already loaded, hence the imports first.
-    """
-    import torch
-
-    n = config.threads or auto_threads(config)
-    if n is None:
-        yield torch.get_num_threads()
-        return
-    import scipy.optimize  # noqa: F401  (loads the OpenBLAS that L-BFGS uses)
-    import sklearn.linear_model  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(n):
-            yield n
-    finally:
-        torch.set_num_threads(old)
+from toksuite.threads import auto_threads, cpu_threads
 
 
 class Comparison:
@@ -344,7 +302,7 @@ def compare(config: CompareConfig) -> dict[str, Any]:
 
     entries: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
-    with torch_threads(config) as threads:
+    with cpu_threads(config.threads or auto_threads(config.model, config.device)) as threads:
         status(
             f"comparing {', '.join(names)} on {config.data} · model {config.model} · "
             f"budget {config.budget.mode} · {threads} torch thread(s) → {job.out}"
