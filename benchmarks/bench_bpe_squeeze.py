@@ -6,6 +6,7 @@ the PSNR of the quantisation against the original, and the fit time.
 
     python benchmarks/bench_bpe_squeeze.py
     python benchmarks/bench_bpe_squeeze.py --vocab 30000 --encoders bpe-rgb,bpe-bytelevel
+    python benchmarks/bench_bpe_squeeze.py --encoders bpe-rgb --vocab 1000 -p alphabet=all
 
 Takes about 15 minutes on 2 cores with the defaults (16 fits on 2,000 faces). Prints JSON.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +41,13 @@ def main() -> None:
     parser.add_argument("--vocab", default="1000,5000,10000,30000")
     parser.add_argument("--encoders", default=",".join(ENCODERS))
     parser.add_argument("--rows", default=None, help="rows= mode for bpe-grey/bpe-rgb")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        help="KEY=VALUE for the encoders that take it, e.g. -p alphabet=all (repeatable)",
+    )
     args = parser.parse_args()
 
     data = {}
@@ -55,6 +64,8 @@ def main() -> None:
             params = {"vocab_size": vocab}
             if args.rows and "rows" in {s.name for s in cls.param_specs()}:
                 params["rows"] = args.rows
+            taken = {s.name for s in cls.param_specs()}
+            params |= cls.parse_params(p for p in args.param if p.split("=")[0] in taken)
             encoder = cls(**params)
             started = time.perf_counter()
             encoder.fit(train)
@@ -76,7 +87,9 @@ def main() -> None:
                 }
             )
             print(json.dumps(rows[-1]), file=sys.stderr)
-    json.dump({"args": vars(args) | {"data": str(args.data)}, "rows": rows}, sys.stdout, indent=2)
+    info = {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
+    result = {"machine": info, "args": vars(args) | {"data": str(args.data)}, "rows": rows}
+    json.dump(result, sys.stdout, indent=2)
     print()
 
 

@@ -7,6 +7,11 @@ per image with the byte-level tokenizer of the ``bpe-bytelevel`` row (same vocab
 
     python benchmarks/bench_encode.py                 # vocab 30,000, 2,000 train faces
     python benchmarks/bench_encode.py --train 300     # quicker
+    python benchmarks/bench_encode.py --saved DIR     # a saved encoder (toksuite fit ... --out DIR)
+
+The ratio is between rows of one run, so a busy machine slows both sides; the JSON records the
+1-minute load average before and after. The Rust tokenizer's thread count follows
+``RAYON_NUM_THREADS`` (default: one per core).
 
 Takes about 4 minutes on 2 cores with the defaults (most of it the two fits). Prints JSON.
 To add an encoder, add a row to ``ENCODERS`` (name → factory taking the vocab size).
@@ -28,6 +33,7 @@ from faces import DEFAULT_ROOT, load_faces
 from toksuite.encoders.base import Encoder
 from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
 from toksuite.encoders.bytelevel import ByteLevelBPEEncoder
+from toksuite.registry import load_encoder
 
 ENCODERS: dict[str, Callable[[int], Encoder]] = {
     "bpe-rgb": lambda vocab: BPERGBEncoder(vocab_size=vocab),
@@ -70,17 +76,25 @@ def main() -> None:
     parser.add_argument("--seed-images", type=int, default=40, help="images for the slow baseline")
     parser.add_argument("--encoders", default="bpe-rgb,bpe-bytelevel")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--saved", type=Path, action="append", default=[], help="use this saved encoder, no fit"
+    )
     args = parser.parse_args()
+    load_before = round(os.getloadavg()[0], 2)
 
     rows = []
     fitted: dict[str, Encoder] = {}
-    for name in args.encoders.split(","):
-        encoder = ENCODERS[name](args.vocab)
+    todo = [(name, None) for name in args.encoders.split(",")] if not args.saved else []
+    todo += [(None, path) for path in args.saved]
+    for name, path in todo:
+        encoder = load_encoder(path) if path else ENCODERS[name](args.vocab)
+        name = name or f"{encoder.name} (saved)"
         grey = encoder.channels == 1
-        train = load_faces(args.data, "train", args.train, grey=grey)
+        train = load_faces(args.data, "train", args.train, grey=grey) if not path else []
         test = load_faces(args.data, "test", args.test, grey=grey)
         started = time.perf_counter()
-        encoder.fit(train)
+        if not path:
+            encoder.fit(train)
         fit_s = time.perf_counter() - started
         fitted[name] = encoder
         rate = best_rate(lambda e=encoder, t=test: e.encode_batch(t), len(test), args.repeats)
@@ -88,6 +102,7 @@ def main() -> None:
         rows.append(
             {
                 "encoder": name,
+                "params": encoder.get_params(),
                 "vocab_size": encoder.vocab_size,
                 "train_images": len(train),
                 "fit_s": round(fit_s, 1),
@@ -95,8 +110,11 @@ def main() -> None:
                 "tokens_per_image": round(float(tokens), 1),
             }
         )
-    if "bpe-bytelevel" in fitted:
-        tokenizer = fitted["bpe-bytelevel"].tokenizer_
+    rgb = [e for e in fitted.values() if e.channels == 3]
+    if rgb:
+        # The seed's loop with the byte-level tokenizer when there is one; else any RGB one
+        # (the per-pixel Python loop is most of its time either way).
+        tokenizer = fitted.get("bpe-bytelevel", rgb[0]).tokenizer_
         test = load_faces(args.data, "test", args.seed_images)
         rate = best_rate(lambda: [tokenizer.encode(seed_text(x)).ids for x in test], len(test), 1)
         rows.append(
@@ -104,9 +122,18 @@ def main() -> None:
         )
         for row in rows[:-1]:
             row["speedup_vs_seed"] = round(row["encode_images_per_s"] / rate, 1)
-    info = {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
+    info = {
+        "cpus": os.cpu_count(),
+        "rayon_threads": os.environ.get("RAYON_NUM_THREADS", "default (one per core)"),
+        "load_average_1m_start": load_before,
+        "load_average_1m_end": round(os.getloadavg()[0], 2),
+    }
     json.dump(
-        {"machine": info, "args": vars(args) | {"data": str(args.data)}, "rows": rows},
+        {
+            "machine": info,
+            "args": vars(args) | {"data": str(args.data), "saved": list(map(str, args.saved))},
+            "rows": rows,
+        },
         sys.stdout,
         indent=2,
     )

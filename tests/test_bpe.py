@@ -52,6 +52,13 @@ def fitted() -> dict[str, object]:
             if cls.channels == 3:
                 images.append(all_colours())
             encoders[f"{cls.name}:{rows}" if rows else cls.name] = encoder.fit(images)
+    # Alphabet of the seen symbols only, fitted on images that lack most colours / grey levels:
+    # every other symbol must come back through byte fallback.
+    encoders["bpe-rgb:sparse"] = BPERGBEncoder(vocab_size=400, min_symbol_count=2).fit(
+        training_images(3)
+    )
+    dark = [x // 4 for x in training_images(1)]  # grey levels 0..2 only
+    encoders["bpe-grey:sparse"] = BPEGreyEncoder(vocab_size=40).fit(dark)
     return encoders
 
 
@@ -89,6 +96,7 @@ def test_symbol_text_is_private_use_and_round_trips_beyond_the_bmp():
 #          shifts by one; the same merges get ids 1001 and 1002 and rows are split by id 0.
 #  joined: one word ABAB…AB (16 symbols): AB 8 > BA 7 → 1000; then (AB, AB) 7 → 1001; the word
 #          becomes four ABAB tokens, leftmost pairs first.
+# These use alphabet="all" (every one of the 1,000 symbols has an id); see the "seen" test below.
 KNOWN = {
     "split": (1002, [1001] * 4, [("\ue225", "\ue000"), ("\ue225\ue000", "\ue225\ue000")]),
     "separator": (1003, [1002, 0, 1002, 0, 1002, 0, 1002], None),
@@ -101,7 +109,7 @@ def test_repeated_pixel_pairs_give_the_merges_by_hand(rows, tmp_path):
     vocab, expected_ids, expected_merges = KNOWN[rows]
     pair = np.array([PAPER_PIXEL, [0, 0, 0]], np.uint8)
     image = np.tile(pair, (4, 2, 1))  # 4×4×3, rows A B A B
-    encoder = BPERGBEncoder(vocab_size=vocab, rows=rows).fit([image])
+    encoder = BPERGBEncoder(vocab_size=vocab, rows=rows, alphabet="all").fit([image])
     assert encoder.vocab_size == vocab
     assert encoder.encode(image).tolist() == expected_ids
     assert (encoder.decode(expected_ids, image.shape) == encoder.quantize(image)).all()
@@ -111,9 +119,68 @@ def test_repeated_pixel_pairs_give_the_merges_by_hand(rows, tmp_path):
         assert [tuple(m) for m in saved["model"]["merges"]] == expected_merges
 
 
+def test_seen_alphabet_by_hand_and_unseen_colours_fall_back_to_bytes():
+    # The same 4×4 image with alphabet="seen": only B = U+E000 (id 0) and A = U+E225 (id 1) get
+    # ids, then the merges AB (2) and ABAB (3). The 998 unseen symbols U+E001..U+E3E7 are written
+    # as UTF-8 bytes EE 80..8F 80..BF: 65 byte tokens, appended in byte order, 0x80 → 4 … 0xBF →
+    # 67, 0xEE → 68. Vocab 69 = 2 symbols + 2 merges + 65 bytes.
+    pair = np.array([PAPER_PIXEL, [0, 0, 0]], np.uint8)
+    image = np.tile(pair, (4, 2, 1))
+    encoder = BPERGBEncoder(vocab_size=69).fit([image])
+    assert encoder.vocab_size == 69
+    assert encoder.encode(image).tolist() == [3] * 4
+    # White is symbol 999 = U+E3E7 = UTF-8 EE 8F A7 → ids 68, 4 + 0x0F, 4 + 0x27.
+    white = np.full((1, 2, 3), 255, np.uint8)
+    assert encoder.encode(white).tolist() == [68, 19, 43] * 2
+    assert (encoder.decode([68, 19, 43] * 2, (1, 2)) == encoder.quantize(white)).all()
+    # All 1,000 colours survive, 998 of them as bytes.
+    colours = all_colours()
+    assert (
+        encoder.decode(encoder.encode(colours), colours.shape) == encoder.quantize(colours)
+    ).all()
+
+
+def test_broken_byte_runs_are_repairs_not_errors():
+    encoder = BPERGBEncoder(vocab_size=69).fit([np.zeros((2, 2, 3), np.uint8)])
+    lead = encoder.tokenizer_.token_to_id("<0xEE>")
+    black = encoder.tokenizer_.token_to_id("\ue000")
+    # A lone lead byte, then a pixel, then a stray continuation byte: two broken characters.
+    decoded = encoder.decode_checked([lead, black, lead - 1], (1, 1))
+    assert decoded.image.shape == (1, 1, 3) and (decoded.image == 12).all()
+    assert decoded.repairs == 1 and decoded.notes[0].startswith("2 byte-fallback")
+
+
+def test_seen_alphabet_keeps_the_most_frequent_symbols_when_vocab_is_small():
+    counts = np.array([5, 0, 9, 2, 7, 7, 1, 0, 0, 4])
+    # Counts >= 3: symbols 0, 2, 4, 5, 9. The others (1, 3, 6, 7, 8 = U+E001 … U+E008) are
+    # EE 80 81, EE 80 83, EE 80 86 … EE 80 88: 7 distinct bytes; 5 + 7 <= 14, so all five stay.
+    symbols, fallback = BPEGreyEncoder(
+        vocab_size=14, min_symbol_count=3, max_alphabet_share=1
+    ).fit_alphabet(counts)
+    assert symbols.tolist() == [0, 2, 4, 5, 9]
+    assert fallback == [0x80, 0x81, 0x83, 0x86, 0x87, 0x88, 0xEE]
+    # RGB, 60 colours seen (0..59, rarer and rarer), vocab 100: 60 + 65 bytes > 100, so only the
+    # 100 - 65 = 35 most frequent keep an id of their own.
+    rgb_counts = np.zeros(1000, np.int64)
+    rgb_counts[:60] = 1000 - np.arange(60)
+    symbols, fallback = BPERGBEncoder(vocab_size=100, max_alphabet_share=1).fit_alphabet(rgb_counts)
+    assert symbols.tolist() == list(range(35)) and len(fallback) == 65
+    # max_alphabet_share=0.2: at most 20 symbols, the most frequent.
+    symbols, _ = BPERGBEncoder(vocab_size=100, max_alphabet_share=0.2).fit_alphabet(rgb_counts)
+    assert symbols.tolist() == list(range(20))
+    assert BPEGreyEncoder(vocab_size=20, alphabet="all").fit_alphabet(counts)[1] == []
+
+
 # ---------------------------------------------------------------------- the contract, by property
 @pytest.mark.parametrize(
-    "key", ["bpe-grey:split", "bpe-grey:separator", "bpe-grey:joined", "bpe-bytelevel-grey"]
+    "key",
+    [
+        "bpe-grey:split",
+        "bpe-grey:separator",
+        "bpe-grey:joined",
+        "bpe-grey:sparse",
+        "bpe-bytelevel-grey",
+    ],
 )
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(image=image_strategy(1))
@@ -122,7 +189,8 @@ def test_grey_round_trip(fitted, key, image):
 
 
 @pytest.mark.parametrize(
-    "key", ["bpe-rgb:split", "bpe-rgb:separator", "bpe-rgb:joined", "bpe-bytelevel"]
+    "key",
+    ["bpe-rgb:split", "bpe-rgb:separator", "bpe-rgb:joined", "bpe-rgb:sparse", "bpe-bytelevel"],
 )
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(image=image_strategy(3))
@@ -147,7 +215,9 @@ def test_encode_batch_equals_encode(fitted):
     assert [b.tolist() for b in batch] == [encoder.encode(x).tolist() for x in images]
 
 
-@pytest.mark.parametrize("key", ["bpe-rgb:split", "bpe-rgb:separator", "bpe-bytelevel"])
+@pytest.mark.parametrize(
+    "key", ["bpe-rgb:split", "bpe-rgb:separator", "bpe-rgb:sparse", "bpe-bytelevel"]
+)
 def test_all_1000_rgb_symbols_survive(fitted, key):
     encoder, image = fitted[key], all_colours()
     decoded = encoder.decode(encoder.encode(image), image.shape)
@@ -178,13 +248,17 @@ def install_host_with_bpe() -> None:
     registry.reset_host(host)
 
 
-@pytest.mark.parametrize("key", ["bpe-grey:split", "bpe-rgb:separator", "bpe-bytelevel"])
+@pytest.mark.parametrize(
+    "key", ["bpe-grey:split", "bpe-rgb:separator", "bpe-rgb:sparse", "bpe-bytelevel"]
+)
 def test_save_load_and_hf_tokenizer_give_the_same_ids(fitted, key, tmp_path):
     from transformers import PreTrainedTokenizerFast
 
     install_host_with_bpe()
     encoder = fitted[key]
     image = training_images(encoder.channels, n=1, seed=5)[0]
+    if key == "bpe-rgb:sparse":  # add colours never seen in training: byte-fallback ids
+        image = np.concatenate([image, all_colours()[:, :18]])
     ids = encoder.encode(image).tolist()
     encoder.save(tmp_path / "enc")
     manifest = json.loads((tmp_path / "enc" / "toksuite.json").read_text())
@@ -205,16 +279,17 @@ def test_fit_is_deterministic_and_honours_max_fit_images():
     b = BPERGBEncoder(vocab_size=1100).fit(images)
     assert a.tokenizer_.to_str() == b.tokenizer_.to_str()
     # One 18×18 image (324 pixels) cannot give 1,000 merges; twelve give more than one does.
-    one = BPERGBEncoder(vocab_size=2000, max_fit_images=1).fit(images, seed=3)
-    again = BPERGBEncoder(vocab_size=2000, max_fit_images=1).fit(images, seed=3)
-    all_ = BPERGBEncoder(vocab_size=2000).fit(images)
+    one = BPERGBEncoder(vocab_size=2000, max_fit_images=1, alphabet="all").fit(images, seed=3)
+    again = BPERGBEncoder(vocab_size=2000, max_fit_images=1, alphabet="all").fit(images, seed=3)
+    all_ = BPERGBEncoder(vocab_size=2000, alphabet="all").fit(images)
     assert one.vocab_size < 1324 < all_.vocab_size
     assert one.tokenizer_.to_str() == again.tokenizer_.to_str()
 
 
 # ---------------------------------------------------------------------- malformed model output
 @pytest.mark.parametrize(
-    "key", ["bpe-grey:split", "bpe-rgb:separator", "bpe-rgb:joined", "bpe-bytelevel"]
+    "key",
+    ["bpe-grey:split", "bpe-rgb:separator", "bpe-rgb:joined", "bpe-rgb:sparse", "bpe-bytelevel"],
 )
 def test_malformed_sequences_are_repaired_not_raised(fitted, key):
     encoder = fitted[key]
@@ -237,7 +312,9 @@ def test_malformed_sequences_are_repaired_not_raised(fitted, key):
         assert decoded.repairs > 0 and decoded.notes, what
 
 
-@pytest.mark.parametrize("key", ["bpe-rgb:separator", "bpe-grey:joined", "bpe-bytelevel"])
+@pytest.mark.parametrize(
+    "key", ["bpe-rgb:separator", "bpe-grey:joined", "bpe-rgb:sparse", "bpe-bytelevel"]
+)
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     ids=st.lists(st.integers(-(2**40), 2**40) | st.integers(0, 1400), max_size=60),
@@ -289,7 +366,11 @@ def test_unfitted_use_raises_not_fitted(cls, tmp_path):
 
 def test_bad_params_are_clear_errors():
     with pytest.raises(EncoderParamError, match="smaller than the 1000 symbols"):
-        BPERGBEncoder(vocab_size=999)
+        BPERGBEncoder(vocab_size=999, alphabet="all")
+    with pytest.raises(EncoderParamError, match="smaller than 66: the byte-fallback tokens"):
+        BPERGBEncoder(vocab_size=65)
+    with pytest.raises(EncoderParamError, match="alphabet must be seen or all"):
+        BPERGBEncoder(alphabet="some")
     with pytest.raises(EncoderParamError, match="levels"):
         BPEGreyEncoder(levels=1)
     with pytest.raises(EncoderParamError, match="rows"):

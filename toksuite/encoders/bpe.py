@@ -2,8 +2,16 @@
 
 Each pixel becomes one symbol (see `toksuite.encoders.symbols`), each symbol one private-use
 character, each image one string, and BPE merges are learned on those strings by HF ``tokenizers``.
-Every symbol is in the initial alphabet, so every pixel has an id even before any merge and ids
-``0..L^C - 1`` are the symbols themselves (the trainer numbers its alphabet in code-point order).
+
+Alphabet (``alphabet=``):
+
+* ``"seen"`` (default): only symbols seen in training (at least ``min_symbol_count`` times, the
+  most frequent first, at most ``max_alphabet_share`` of the vocabulary) get an id; the BPE model's
+  ``byte_fallback`` writes any other symbol as the UTF-8 bytes of its character (``<0xEE>``,
+  ``<0x80>`` …, one token each; exactly the bytes the left-out symbols need are in the vocabulary),
+  so every image still encodes losslessly. Faces use ~750 of the 1,000 RGB colours: at vocab 1,000
+  the full alphabet leaves no merge (squeeze 1.00); this leaves ~580 (2.14×).
+* ``"all"``: every symbol has an id, ``0..L^C - 1`` in code-point order, before any merge.
 
 Rows (``rows=``):
 
@@ -35,68 +43,32 @@ import numpy as np
 
 from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
 from toksuite.encoders.symbols import (
+    BYTE_TOKEN,
     Quantizer,
     codepoints_to_text,
     fit_length,
     symbol_codepoints,
     text_to_symbols,
+    utf8_bytes,
+)
+from toksuite.encoders.token_table import (
+    BYTE_MARK,
+    SEPARATOR_MARK,
+    TokenTable,
+    resolve_byte_runs,
+    rows_from_marked,
+    split_valid_ids,
+    with_byte_fallback,
 )
 from toksuite.errors import EncoderParamError, ManifestError
 from toksuite.progress import progress_bar, status
 
 TOKENIZER_FILE = "tokenizer.json"
 ROW_SEPARATOR = "\n"  # not in the private-use alphabet, so it can never collide with a symbol
-SEPARATOR_MARK = -2  # a row separator in a decode table (symbols are >= 0, unknown is -1)
 ENCODE_CHUNK = 512  # images per call into the Rust tokenizer: bounds memory, keeps it parallel
 
 RowMode = Literal["split", "separator", "joined"]
-
-
-class TokenTable:
-    """Every token id's symbols, flattened, so decoding a sequence is a few numpy gathers."""
-
-    def __init__(self, token_symbols: Sequence[np.ndarray]) -> None:
-        self.lengths = np.array([len(s) for s in token_symbols], np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-        self.flat = np.concatenate([*token_symbols, np.zeros(0, np.int64)]).astype(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def expand(self, ids: np.ndarray) -> np.ndarray:
-        """The symbols of ``ids`` (all valid) concatenated, without a Python loop over tokens."""
-        lens = self.lengths[ids]
-        total = int(lens.sum())
-        if total == 0:
-            return np.zeros(0, np.int64)
-        # Position j of the output reads flat[offset of its token + (j - start of its token)].
-        starts = np.repeat(self.offsets[ids] - (np.cumsum(lens) - lens), lens)
-        return self.flat[starts + np.arange(total)]
-
-
-def split_valid_ids(ids: np.ndarray, vocab_size: int) -> tuple[np.ndarray, list[str]]:
-    """Drop ids outside ``[0, vocab_size)``; a note when any were dropped."""
-    bad = (ids < 0) | (ids >= vocab_size)
-    if not bad.any():
-        return ids, []
-    return ids[~bad], [f"{int(bad.sum())} ids outside 0..{vocab_size - 1} dropped"]
-
-
-def rows_from_marked(symbols: np.ndarray, height: int, width: int) -> tuple[np.ndarray, list[str]]:
-    """Symbols with SEPARATOR_MARK between rows → H×W symbols; rows cut/padded to W."""
-    breaks = np.flatnonzero(symbols == SEPARATOR_MARK)
-    rows = np.split(symbols, breaks)
-    rows = [rows[0], *(r[1:] for r in rows[1:])]  # drop the separator each later row starts with
-    notes: list[str] = []
-    bad_rows = sum(1 for r in rows[:height] if r.size != width)
-    if bad_rows:
-        notes.append(f"{bad_rows} rows of the wrong length repaired")
-    if len(rows) != height:
-        notes.append(f"{len(rows)} rows for {height}: {'cut' if len(rows) > height else 'padded'}")
-    fixed = [fit_length(r, width)[0] for r in rows[:height]]
-    while len(fixed) < height:  # missing rows repeat the last one (or are black)
-        fixed.append(fixed[-1] if fixed else np.zeros(width, np.int64))
-    return np.stack(fixed), notes
+AlphabetMode = Literal["seen", "all"]
 
 
 class HFTokenizerEncoder(Encoder):
@@ -116,6 +88,9 @@ class HFTokenizerEncoder(Encoder):
     def image_to_text(self, image: np.ndarray) -> str:
         """The text the tokenizer sees for ``image`` (public: HF users tokenise exactly this)."""
         raise NotImplementedError
+
+    def _prepare_fit(self, images: Sequence[np.ndarray]) -> None:
+        """Look at the training images before `_train` streams their text (e.g. count symbols)."""
 
     def _train(self, texts: Iterator[str], n_texts: int) -> Any:
         """A fitted ``tokenizers.Tokenizer``."""
@@ -149,6 +124,7 @@ class HFTokenizerEncoder(Encoder):
                     yield self.image_to_text(images[int(i)])
                     advance(1)
 
+            self._prepare_fit([images[int(i)] for i in order])
             self._set_tokenizer(self._train(texts(), len(order)))
         status(
             f"{self.name}: {self.vocab_size} tokens from {len(order)} images "
@@ -185,6 +161,8 @@ class HFTokenizerEncoder(Encoder):
     def encode_batch(self, images: Iterable[np.ndarray]) -> list[np.ndarray]:
         self._check_fitted()
         # The encode_batch_fast path skips character offsets we never use; older tokenizers lack it.
+        # Handing split rows over as pre-tokenized words (no Split regex), a BPE cache of 0, more
+        # Rust threads or other chunk sizes gave no measurable gain (benchmarks/bench_encode.py).
         encode = getattr(self.tokenizer_, "encode_batch_fast", self.tokenizer_.encode_batch)
         out: list[np.ndarray] = []
         chunk: list[str] = []
@@ -230,6 +208,9 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         vocab_size: int = 10000,
         levels: int = 10,
         rows: RowMode = "split",
+        alphabet: AlphabetMode = "seen",
+        min_symbol_count: int = 1,
+        max_alphabet_share: float = 0.35,
         min_frequency: int = 2,
         max_token_length: int | None = None,
         max_fit_images: int | None = None,
@@ -238,17 +219,43 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         self.target_vocab_size = vocab_size
         self.levels = levels
         self.rows = rows
+        self.alphabet_mode = alphabet
+        self.min_symbol_count = min_symbol_count
+        self.max_alphabet_share = max_alphabet_share
         self.min_frequency = min_frequency
         self.max_token_length = max_token_length
         self.max_fit_images = max_fit_images
         self.quantizer = Quantizer(levels, self.channels)
         if rows not in ("split", "separator", "joined"):
             raise EncoderParamError(f"rows must be split, separator or joined, got {rows!r}")
-        alphabet = self.quantizer.n_symbols + (rows == "separator")
-        if vocab_size < alphabet:
+        if alphabet not in ("seen", "all"):
+            raise EncoderParamError(f"alphabet must be seen or all, got {alphabet!r}")
+        if not 0 < max_alphabet_share <= 1:
             raise EncoderParamError(
-                f"vocab_size={vocab_size} is smaller than the {alphabet} symbols of levels={levels}"
+                f"max_alphabet_share must be in (0, 1], got {max_alphabet_share}"
             )
+        if min_symbol_count < 1:
+            raise EncoderParamError(f"min_symbol_count must be >= 1, got {min_symbol_count}")
+        separator = rows == "separator"
+        if alphabet == "all" and vocab_size < self.quantizer.n_symbols + separator:
+            raise EncoderParamError(
+                f"vocab_size={vocab_size} is smaller than the "
+                f"{self.quantizer.n_symbols + separator} symbols of levels={levels}"
+            )
+        # "seen" needs room for the byte tokens and at least one symbol.
+        least = len(utf8_bytes(np.arange(self.quantizer.n_symbols))) + 1 + separator
+        if alphabet == "seen" and vocab_size < least:
+            raise EncoderParamError(
+                f"vocab_size={vocab_size} is smaller than {least}: the byte-fallback tokens "
+                f"of levels={levels} plus one symbol"
+            )
+        self._symbol_counts: np.ndarray | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        # The ``alphabet`` parameter is stored as ``alphabet_mode``: ``alphabet()`` is a method.
+        params = super().get_params()
+        params["alphabet"] = self.alphabet_mode
+        return params
 
     # ------------------------------------------------------------------ text
     def image_to_text(self, image: np.ndarray) -> str:
@@ -263,6 +270,8 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         return self.quantizer.quantize(self.check_image(image))
 
     def _token_symbols(self, token: str) -> np.ndarray:
+        if byte := BYTE_TOKEN.fullmatch(token):
+            return np.array([BYTE_MARK - int(byte.group(1), 16)], np.int64)
         symbols = text_to_symbols(token)
         symbols[symbols >= self.quantizer.n_symbols] = -1
         symbols[np.frombuffer(token.encode("utf-32-le"), "<u4") == ord(ROW_SEPARATOR)] = (
@@ -272,12 +281,20 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
 
     def _symbols_to_image(self, symbols: np.ndarray, shape: tuple[int, int, int]) -> Decoded:
         h, w, _ = shape
+        symbols, notes = resolve_byte_runs(symbols)
+        # Bytes may spell a private-use character beyond this quantiser's symbols.
+        beyond = symbols >= self.quantizer.n_symbols
+        if beyond.any():
+            notes.append(f"{int(beyond.sum())} byte-fallback symbols beyond levels={self.levels}")
+            symbols = symbols[~beyond]
         if self.rows == "separator":
-            grid, notes = rows_from_marked(symbols, h, w)
+            grid, row_notes = rows_from_marked(symbols, h, w)
+            notes += row_notes
         else:
             # No separator is in the vocabulary here, so every symbol is a pixel.
             flat, note = fit_length(symbols[symbols >= 0], h * w)
-            grid, notes = flat.reshape(h, w), [note] if note else []
+            grid = flat.reshape(h, w)
+            notes += [note] if note else []
         return Decoded(self.quantizer.image(grid), len(notes), tuple(notes))
 
     # ------------------------------------------------------------------ training
@@ -292,19 +309,54 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         return tokenizer
 
     def alphabet(self) -> list[str]:
-        """The initial alphabet: every symbol's character (and the separator when kept)."""
+        """Every symbol's character (and the separator when kept): the ``"all"`` alphabet."""
         chars = codepoints_to_text(symbol_codepoints(np.arange(self.quantizer.n_symbols)))
         return list(chars) + ([ROW_SEPARATOR] if self.rows == "separator" else [])
+
+    def _prepare_fit(self, images: Sequence[np.ndarray]) -> None:
+        counts = np.zeros(self.quantizer.n_symbols, np.int64)
+        for image in images:
+            symbols = self.quantizer.symbols(self.check_image(image))
+            counts += np.bincount(symbols.reshape(-1), minlength=counts.size)
+        self._symbol_counts = counts
+
+    def fit_alphabet(self, counts: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """The symbols that get a token of their own, and the bytes the others fall back to.
+
+        ``"seen"``: symbols seen at least ``min_symbol_count`` times, the most frequent first, as
+        many as fit the vocabulary next to the byte tokens; every other symbol is written as the
+        UTF-8 bytes of its character, and at most ``max_alphabet_share`` of the vocabulary goes to
+        symbols. Faces use about 750 of the 1,000 RGB colours, so at a vocab of 1,000 the full
+        alphabet leaves no room for a merge (squeeze 1.00), all seen colours leave 180 (1.78), and
+        the 356 most frequent (99.6% of pixels) leave 580 (2.14; the paper's recipe: 2.11).
+        """
+        everything = np.arange(self.quantizer.n_symbols)
+        if self.alphabet_mode == "all":
+            return everything, []
+        room = self.target_vocab_size - (self.rows == "separator")
+        # Most frequent first; a stable sort keeps ties in symbol order (deterministic).
+        by_count = np.argsort(-counts, kind="stable")
+        keep = by_count[: int((counts >= self.min_symbol_count).sum())]
+        keep = keep[: max(1, int(self.max_alphabet_share * self.target_vocab_size))]
+        if keep.size + len(utf8_bytes(np.setdiff1d(everything, keep))) > room:
+            keep = keep[: room - len(utf8_bytes(everything))]  # the byte set can only shrink
+        keep = np.sort(keep)
+        return keep, utf8_bytes(np.setdiff1d(everything, keep))
 
     def _train(self, texts: Iterator[str], n_texts: int) -> Any:
         from tokenizers import trainers
 
-        alphabet = self.alphabet()
+        counts = self._symbol_counts
+        if counts is None:  # called without fit(): nothing counted, so keep every symbol
+            counts = np.ones(self.quantizer.n_symbols, np.int64)
+        symbols, fallback_bytes = self.fit_alphabet(counts)
+        alphabet = list(codepoints_to_text(symbol_codepoints(symbols)))
+        alphabet += [ROW_SEPARATOR] if self.rows == "separator" else []
         options: dict[str, Any] = {}
         if self.max_token_length is not None:
             options["max_token_length"] = self.max_token_length
         trainer = trainers.BpeTrainer(
-            vocab_size=self.target_vocab_size,
+            vocab_size=self.target_vocab_size - len(fallback_bytes),
             min_frequency=self.min_frequency,
             initial_alphabet=alphabet,
             limit_alphabet=len(alphabet),
@@ -313,7 +365,7 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         )
         tokenizer = self._new_tokenizer()
         tokenizer.train_from_iterator(texts, trainer, length=n_texts)
-        return tokenizer
+        return with_byte_fallback(tokenizer, fallback_bytes) if fallback_bytes else tokenizer
 
 
 class BPEGreyEncoder(_SymbolBPEEncoder):

@@ -16,6 +16,7 @@ string is built by decoding UTF-32 bytes, which is far faster than a per-pixel `
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -124,3 +125,30 @@ def fit_length(values: np.ndarray, need: int) -> tuple[np.ndarray, str | None]:
     fill = values[-1] if values.size else 0
     padded = np.concatenate([values, np.full(need - values.size, fill, values.dtype)])
     return padded, f"{values.size} pixels for {need}: padded"
+
+
+# ---------------------------------------------------------------------- byte fallback
+# A symbol left out of a tokenizer's alphabet is written as the UTF-8 bytes of its character, one
+# token per byte, named as sentencepiece and HF ``byte_fallback`` name them (``<0xEE>``).
+BYTE_TOKEN = re.compile(r"<0x([0-9A-F]{2})>")
+
+
+def byte_token(value: int) -> str:
+    """The vocabulary entry of one byte under HF ``byte_fallback``: 0xEE → ``"<0xEE>"``."""
+    return f"<0x{value:02X}>"
+
+
+def utf8_bytes(symbols: np.ndarray) -> list[int]:
+    """The distinct byte values in the UTF-8 of the symbols' characters, sorted."""
+    text = symbols_to_text(np.asarray(symbols, np.int64))
+    return sorted(set(text.encode("utf-8")))
+
+
+def utf8_to_symbols(data: bytes) -> tuple[np.ndarray, int]:
+    """UTF-8 bytes → the symbols they spell, and how many characters were no symbol (dropped).
+
+    Broken UTF-8 (a lone lead byte, a stray continuation byte) never raises: each broken piece
+    becomes U+FFFD, which is no symbol, and is counted.
+    """
+    symbols = text_to_symbols(data.decode("utf-8", errors="replace"))
+    return symbols[symbols >= 0], int((symbols < 0).sum())
