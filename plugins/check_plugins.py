@@ -65,8 +65,10 @@ def main() -> None:
     compared = {row["encoder"] for row in report["summary"]}
     if compared != set(names):
         sys.exit(f"`toksuite compare` ran {sorted(compared)}, expected {sorted(names)}")
-    print(f"ok: {', '.join(names)} listed, loaded without failures, measured by squeeze and "
-          "run end to end by compare")
+    print(
+        f"ok: {', '.join(names)} listed, loaded without failures, measured by squeeze and "
+        "run end to end by compare"
+    )
 
 
 if __name__ == "__main__":
