@@ -47,7 +47,8 @@ stage "(a) throughput, MFU and CUDA checks, eager"
 python3 "$root/benchmarks/gpu_pretrain.py" "${eager_args[@]}" >"$out/pretrain.json" 2>>"$log"
 
 stage "(b) compute-matched compare on CIFAR-10, 32x32"
-python3 -m toksuite compare --encoders pixels-rgb,kmeans,bpe-rgb --data "npz:$data" \
+# Progress lines of every stage go to the log (a slow stage shows there, not only at the end).
+TOKSUITE_QUIET= python3 -m toksuite compare --encoders pixels-rgb,kmeans,bpe-rgb --data "npz:$data" \
     --budget flops "${compare_args[@]}" --out "$work/compare" --json \
     >"$out/compare.json" 2>>"$log"
 cp "$work/compare/report.html" "$out/report.html"

@@ -147,6 +147,22 @@ def probe_layers(features_train, y_train, features_test, y_test, *, seed: int = 
     return {"layers": layers, "best_layer": best["layer"], "best_accuracy": best["test_accuracy"]}
 
 
+_RAW_CONTROLS: dict[tuple[str, int], dict[str, float]] = {}
+
+
+def raw_pixel_control(dataset, seed: int) -> dict[str, float]:
+    """Logistic regression on the flattened pixels, fitted once per (images, seed) per process.
+
+    On 32×32 RGB it is the costliest probe (3,072 features), and `compare` probes each encoder's
+    run on the same images, so it is remembered rather than refitted for every run.
+    """
+    key = (dataset.fingerprint(), seed)
+    if key not in _RAW_CONTROLS:
+        flat = [x.reshape(len(x), -1).astype(np.float32) for x in (dataset.x_train, dataset.x_test)]
+        _RAW_CONTROLS[key] = fit_probe(flat[0], dataset.y_train, flat[1], dataset.y_test, seed=seed)
+    return dict(_RAW_CONTROLS[key])
+
+
 # ---------------------------------------------------------------------------- the command's core
 def probe(
     run_dirs: list[str | Path],
@@ -216,12 +232,7 @@ def probe(
             entry.update(scores) if kind == "trained" else entry.update(random_init=scores)
         result["runs"].append(entry)
         if i == 0:
-            flat = [
-                x.reshape(len(x), -1).astype(np.float32) for x in (dataset.x_train, dataset.x_test)
-            ]
-            result["controls"]["raw_pixels"] = fit_probe(
-                flat[0], dataset.y_train, flat[1], dataset.y_test, seed=seed
-            )
+            result["controls"]["raw_pixels"] = raw_pixel_control(dataset, seed)
             n_classes = len(np.unique(np.concatenate([dataset.y_train, dataset.y_test])))
             result["chance"] = 1.0 / n_classes
             result["data"] = spec
