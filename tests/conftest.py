@@ -22,6 +22,17 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The test models are tiny: they gain nothing from threads, and on busy cores lose a lot."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch, tmp_path):
     """Each test gets a fresh plugin host and its own token-cache directory."""
     from toksuite import registry

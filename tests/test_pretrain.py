@@ -25,15 +25,6 @@ from toksuite.train.sequences import IGNORE_INDEX, make_batch, pad_sequences, to
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = [
     "--data",
     "digits",
