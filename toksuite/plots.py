@@ -65,6 +65,7 @@ def line_plot(
         ax.set_yscale("log")
     if xticks is not None:
         ax.set_xticks(list(xticks), [f"{x:g}" for x in xticks])
+        ax.set_xticks([], minor=True)  # a log axis would add labels like 2×10³ between them
     if len(series) > 1:
         ax.legend()
     _save(fig, path, dpi)

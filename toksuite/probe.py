@@ -259,7 +259,9 @@ def plot_probe(result: dict[str, Any], path: str | Path) -> None:
             xs,
             [r["test_accuracy"] for r in run["layers"]],
             marker="o",
-            label=f"{run['label']} ({run['encoder']})",
+            label=run["label"]
+            if run["label"] == run["encoder"]
+            else f"{run['label']} ({run['encoder']})",
         )
         if "random_init" in run:
             ax.axhline(
@@ -280,7 +282,8 @@ def plot_probe(result: dict[str, Any], path: str | Path) -> None:
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel("linear probe test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # Outside the axes: inside, it hides the lines of whichever run sits under it.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+        fig.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
     plt.close(fig)
