@@ -29,19 +29,6 @@ def _table_row(row: dict) -> dict[str, str]:
     }
 
 
-def _encoder_params(names: list[str], pairs: list[str] | None) -> dict[str, dict]:
-    """``-p KEY=VALUE`` goes to every listed encoder that has a parameter KEY."""
-    from toksuite.registry import get_encoder_class
-
-    params = {}
-    for name in names:
-        cls = get_encoder_class(name)
-        known = {s.name for s in cls.param_specs()}
-        mine = [p for p in pairs or [] if p.partition("=")[0].strip().replace("-", "_") in known]
-        params[cls.name] = cls.parse_params(mine)
-    return params
-
-
 @app.command()
 def flops(
     encoders: str = typer.Option(
@@ -102,7 +89,7 @@ def flops(
         raise typer.BadParameter("give --data or --squeeze, not both", param_hint="--squeeze")
     sizes = [opt.parse_resolution(r) for r in opt.parse_list(resolution, "--resolution")]
     names = opt.parse_list(encoders, "--encoders")
-    params = _encoder_params(names, param)
+    params = opt.shared_encoder_params(names, param)
     options = opt.load_options(
         resolution=None, crop=crop, limit=limit, on_error=on_error, seed=seed
     )

@@ -98,3 +98,20 @@ def load_options(
 
 def encoder_params(cls: type, pairs: list[str] | None) -> dict[str, Any]:
     return cls.parse_params(pairs or [])
+
+
+def shared_encoder_params(names: list[str], pairs: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``-p KEY=VALUE`` goes to each listed encoder that takes KEY; a KEY none takes is an error."""
+    from toksuite.errors import EncoderParamError
+    from toksuite.registry import get_encoder_class
+
+    by_key = {pair.partition("=")[0].strip().replace("-", "_"): pair for pair in pairs or []}
+    params: dict[str, dict[str, Any]] = {}
+    used: set[str] = set()
+    for cls in map(get_encoder_class, names):
+        mine = [key for key in by_key if key in {s.name for s in cls.param_specs()}]
+        params[cls.name] = cls.parse_params([by_key[key] for key in mine])
+        used.update(mine)
+    for key in by_key.keys() - used:
+        raise EncoderParamError(f"parameter {by_key[key]!r}: none of {', '.join(names)} takes it")
+    return params

@@ -47,12 +47,7 @@ def squeeze(
 
     names = [get_encoder_class(n).name for n in opt.parse_list(encoders, "--encoders")]
     vocabs = opt.parse_ints(vocab, "--vocab")
-    params = {}
-    for name in names:
-        cls = get_encoder_class(name)
-        known = {s.name for s in cls.param_specs()}
-        mine = [p for p in param or [] if p.partition("=")[0].replace("-", "_") in known]
-        params[name] = cls.parse_params(mine)
+    params = opt.shared_encoder_params(names, param)
     options = opt.load_options(
         resolution=resolution, crop=crop, limit=limit, on_error=on_error, seed=seed
     )
