@@ -113,39 +113,34 @@ def main() -> None:
     }
 
     if not args.skip_sklearn:
-        from sklearn.cluster import KMeans
+        from sklearn.cluster import KMeans, MiniBatchKMeans
 
-        km = KMeans(n_clusters=args.k, n_init=1, init="k-means++", random_state=args.seed)
-        start = time.perf_counter()
-        km.fit(pixels.astype(np.float32))
-        sk_s = time.perf_counter() - start
-        sk_inertia = inertia(exact, km.cluster_centers_.astype(np.float64))
-        sk_palette = np.clip(np.rint(km.cluster_centers_), 0, 255).astype(np.uint8)
-        sk_ids, _ = nearest_centroid(exact, km.cluster_centers_.astype(np.float64))
-        result["sklearn"] = {
-            "fit_s": round(sk_s, 2),
-            "inertia": sk_inertia,
-            "iterations": int(km.n_iter_),
-            "psnr_db_pixels": round(psnr(pixels, sk_palette[sk_ids]), 2),
-        }
+        def fit_sklearn(model) -> tuple[float, float, dict]:
+            """Fit a scikit-learn estimator on the same pixels; its seconds, inertia and summary."""
+            start = time.perf_counter()
+            model.fit(pixels.astype(np.float32))
+            seconds = time.perf_counter() - start
+            centres = model.cluster_centers_.astype(np.float64)
+            fitted_inertia = inertia(exact, centres)
+            palette = np.clip(np.rint(centres), 0, 255).astype(np.uint8)
+            ids, _ = nearest_centroid(exact, centres)
+            summary = {
+                "fit_s": round(seconds, 2),
+                "inertia": fitted_inertia,
+                "iterations": int(model.n_iter_),
+                "psnr_db_pixels": round(psnr(pixels, palette[ids]), 2),
+            }
+            return seconds, fitted_inertia, summary
+
+        sk_s, sk_inertia, result["sklearn"] = fit_sklearn(
+            KMeans(n_clusters=args.k, n_init=1, init="k-means++", random_state=args.seed)
+        )
         result["speedup"] = round(sk_s / ours_s, 1)
         result["inertia_ratio"] = round(ours_inertia / sk_inertia, 5)
 
-        from sklearn.cluster import MiniBatchKMeans
-
-        mb = MiniBatchKMeans(n_clusters=args.k, n_init=1, random_state=args.seed)
-        start = time.perf_counter()
-        mb.fit(pixels.astype(np.float32))
-        mb_s = time.perf_counter() - start
-        mb_inertia = inertia(exact, mb.cluster_centers_.astype(np.float64))
-        mb_palette = np.clip(np.rint(mb.cluster_centers_), 0, 255).astype(np.uint8)
-        mb_ids, _ = nearest_centroid(exact, mb.cluster_centers_.astype(np.float64))
-        result["sklearn_minibatch"] = {
-            "fit_s": round(mb_s, 2),
-            "inertia": mb_inertia,
-            "iterations": int(mb.n_iter_),
-            "psnr_db_pixels": round(psnr(pixels, mb_palette[mb_ids]), 2),
-        }
+        mb_s, mb_inertia, result["sklearn_minibatch"] = fit_sklearn(
+            MiniBatchKMeans(n_clusters=args.k, n_init=1, random_state=args.seed)
+        )
         result["speedup_vs_minibatch"] = round(mb_s / ours_s, 2)
         result["inertia_ratio_vs_minibatch"] = round(ours_inertia / mb_inertia, 5)
 
