@@ -1,9 +1,11 @@
 """Encode throughput and fit time of toksuite's encoders against the paper's seed code.
 
 Each row fits one encoder on ``--train`` CelebA faces at 112×112 and encodes ``--test`` held-out
-faces with ``encode_batch``. The baseline row is the seed code's way: the text built pixel by
-pixel in Python (``chr()`` of ``r*100 + g*10 + b`` with its two remaps), then ``tokenizer.encode``
-per image with the byte-level tokenizer of the ``bpe-bytelevel`` row (same vocab).
+faces with ``encode_batch``; image-BPE rows also time the same encoder through HF ``tokenizers``
+instead of toksuite's compiled merge kernel (same ids). The baseline row is the seed code's way:
+the text built pixel by pixel in Python (``chr()`` of ``r*100 + g*10 + b`` with its two remaps),
+then ``tokenizer.encode`` per image with the byte-level tokenizer of the ``bpe-bytelevel`` row
+(same vocab; else the first RGB row's).
 
     python benchmarks/bench_encode.py                 # vocab 30,000, 2,000 train faces
     python benchmarks/bench_encode.py --train 300     # quicker
@@ -31,7 +33,12 @@ import numpy as np
 from faces import DEFAULT_ROOT, load_faces
 
 from toksuite.encoders.base import Encoder
-from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
+from toksuite.encoders.bpe import (
+    BPEGreyEncoder,
+    BPERGBEncoder,
+    HFTokenizerEncoder,
+    _SymbolBPEEncoder,
+)
 from toksuite.encoders.bytelevel import ByteLevelBPEEncoder
 from toksuite.registry import load_encoder
 
@@ -99,17 +106,25 @@ def main() -> None:
         fitted[name] = encoder
         rate = best_rate(lambda e=encoder, t=test: e.encode_batch(t), len(test), args.repeats)
         tokens = np.mean([len(ids) for ids in encoder.encode_batch(test)])
-        rows.append(
-            {
-                "encoder": name,
-                "params": encoder.get_params(),
-                "vocab_size": encoder.vocab_size,
-                "train_images": len(train),
-                "fit_s": round(fit_s, 1),
-                "encode_images_per_s": round(rate, 1),
-                "tokens_per_image": round(float(tokens), 1),
-            }
-        )
+        row = {
+            "encoder": name,
+            "params": encoder.get_params(),
+            "vocab_size": encoder.vocab_size,
+            "train_images": len(train),
+            "fit_s": round(fit_s, 1),
+            "encode_images_per_s": round(rate, 1),
+            "tokens_per_image": round(float(tokens), 1),
+        }
+        if isinstance(encoder, _SymbolBPEEncoder):
+            # The same encoder through HF tokenizers instead of the compiled merge kernel.
+            hf = best_rate(
+                lambda e=encoder, t=test: HFTokenizerEncoder.encode_batch(e, t),
+                len(test),
+                args.repeats,
+            )
+            row["encode_images_per_s_hf_tokenizers"] = round(hf, 1)
+            row["kernel_vs_hf_tokenizers"] = round(rate / hf, 2)
+        rows.append(row)
     rgb = [e for e in fitted.values() if e.channels == 3]
     if rgb:
         # The seed's loop with the byte-level tokenizer when there is one; else any RGB one

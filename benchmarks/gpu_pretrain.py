@@ -8,7 +8,8 @@ then time N training steps after a warm-up with the same step function the `pret
 * ``bf16_vs_fp32``: the loss of one batch under bf16 autocast is within 2% of the fp32 loss;
 * ``no_host_sync``: the timed steps run under ``torch.cuda.set_sync_debug_mode("error")``, so any
   hidden device→host sync in the hot loop raises;
-* ``sdpa_vs_eager``: SDPA and eager attention give the same fp32 logits (causal mask correct);
+* ``sdpa_vs_eager``: transformers' SDPA and the causal SDPA training uses give eager attention's
+  fp32 logits (causal mask correct);
 * ``loss_falls``: the loss after the timed steps is below the first step's;
 * ``end_to_end``: a short real ``pretrain`` run on digits on CUDA (checkpoint, eval, save).
 
@@ -36,7 +37,7 @@ os.environ.setdefault("TOKSUITE_QUIET", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from toksuite.model import build_model, resolve_shape  # noqa: E402
+from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape  # noqa: E402
 from toksuite.registry import create_encoder  # noqa: E402
 from toksuite.train.config import TrainConfig  # noqa: E402
 from toksuite.train.loop import make_optimizer, train_step  # noqa: E402
@@ -68,7 +69,8 @@ def bench_pair(preset, enc, data, device, args) -> dict:
     shape = resolve_shape(preset)
     vocab, context = enc.vocab_size + 1, data.context
     config = TrainConfig(lr=3e-4)
-    model = build_model(shape, vocab, context, seed=0).to(device)
+    # The attention `toksuite pretrain` trains with (causal SDPA, no mask building).
+    model = build_model(shape, vocab, context, seed=0, attn_implementation=CAUSAL_SDPA).to(device)
     optimizer = make_optimizer(model, config, device)
     train_model = torch.compile(model) if args.compile else model
     cuda = device.type == "cuda"
@@ -166,13 +168,16 @@ def bench_pair(preset, enc, data, device, args) -> dict:
 
 
 def sdpa_matches_eager(device) -> dict:
+    """transformers' SDPA and toksuite's mask-free causal SDPA against eager attention."""
     ids = torch.randint(0, 100, (2, 200), device=device)
-    a = build_model("small", 101, 256, seed=1, attn_implementation="sdpa").to(device).eval()
-    b = build_model("small", 101, 256, seed=1, attn_implementation="eager").to(device).eval()
     torch.backends.cuda.matmul.allow_tf32 = False
-    with torch.no_grad():
-        diff = (a(ids).logits - b(ids).logits).abs().max().item()
+    logits = {}
+    for attn in ("eager", "sdpa", CAUSAL_SDPA):
+        model = build_model("small", 101, 256, seed=1, attn_implementation=attn).to(device).eval()
+        with torch.no_grad():
+            logits[attn] = model(ids, use_cache=False).logits
     torch.backends.cuda.matmul.allow_tf32 = True
+    diff = max((logits[a] - logits["eager"]).abs().max().item() for a in ("sdpa", CAUSAL_SDPA))
     return {"max_abs_diff": diff, "ok": diff < 1e-3}
 
 

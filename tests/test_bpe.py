@@ -348,6 +348,18 @@ def test_bytelevel_broken_utf8_is_counted(fitted):
     assert decoded.image.shape == (2, 2, 3) and decoded.repairs == 2
 
 
+def test_bytelevel_category_splits_block_merges_and_can_be_turned_off():
+    """Symbols 65 ('A', a letter) and 49 ('1', a digit) alternate: GPT-2's regex cuts them."""
+    letter, digit = (np.array([s // 100, s // 10 % 10, s % 10]) * 26 + 13 for s in (65, 49))
+    row = np.stack([letter, digit] * 4).astype(np.uint8)[None]  # 1×8: "A1A1A1A1"
+    split = ByteLevelBPEEncoder(vocab_size=300).fit([row] * 4)
+    joined = ByteLevelBPEEncoder(vocab_size=300, split_categories=False).fit([row] * 4)
+    assert split.image_to_text(row) == "A1A1A1A1"
+    assert len(split.encode(row)) == 8  # every character is a piece of its own: nothing merges
+    assert len(joined.encode(row)) == 1  # A1 → A1A1 → A1A1A1A1
+    assert (joined.decode(joined.encode(row), row.shape) == joined.quantize(row)).all()
+
+
 # ---------------------------------------------------------------------- errors
 @pytest.mark.parametrize("cls", CLASSES)
 def test_unfitted_use_raises_not_fitted(cls, tmp_path):

@@ -200,3 +200,40 @@ def test_resume_after_sigkill_gives_bit_identical_weights(tmp_path):
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert train_losses(killed) == train_losses(whole)
+
+
+def test_training_attention_builds_no_mask_and_matches_masked_sdpa(monkeypatch):
+    """The training/probing attention gives transformers' SDPA logits without its mask building.
+
+    Building the mask calls `find_packed_sequence_indices`, which reads position ids on the host:
+    on CUDA that is a GPU→CPU sync in every training step.
+    """
+    import transformers.masking_utils as masking
+
+    from toksuite.model import causal_sdpa
+    from toksuite.train.loop import make_optimizer, train_step
+
+    model = _tiny_model()
+    data = pad_sequences(_ragged(), bos_id=19, context=26)
+    ids, labels, real = make_batch(data, np.arange(len(data)), multiple=1)
+    calls = []
+    real_find = masking.find_packed_sequence_indices
+    monkeypatch.setattr(
+        masking,
+        "find_packed_sequence_indices",
+        lambda *a, **k: calls.append(1) or real_find(*a, **k),
+    )
+    with torch.no_grad():
+        reference = model(ids, use_cache=False).logits
+    assert calls, "the stock SDPA path no longer builds a mask: this test lost its point"
+    calls.clear()
+    with causal_sdpa(model):
+        with torch.no_grad():
+            logits = model(ids, use_cache=False).logits
+        optimizer = make_optimizer(
+            model, TrainConfig(encoder="pixels", data="digits"), torch.device("cpu")
+        )
+        train_step(model, optimizer, ids, labels, real, lr=1e-3, grad_clip=1.0)
+    assert calls == []
+    torch.testing.assert_close(logits, reference, rtol=1e-5, atol=1e-5)
+    assert model.config._attn_implementation == "sdpa"  # restored: sampling needs padding masks

@@ -71,7 +71,7 @@ CONVENTION = (
 ATTENTION_IMPLEMENTATIONS = ("eager", "sdpa")
 
 # Ops that do multiply-adds: if fvcore ever leaves one of these uncounted the total is wrong, so
-# results flag them apart from the elementwise ops (add, softmax, tanh …) fvcore skips by design.
+# results flag them apart from the elementwise ops (add, softmax, gelu …) fvcore skips by design.
 _MATMUL_LIKE = ("mm", "matmul", "linear", "einsum", "conv", "attention")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from toksuite.errors import ConfigError, UnknownNameError
@@ -55,6 +57,42 @@ def resolve_shape(spec: str | ModelShape) -> ModelShape:
     )
 
 
+# Training and probing feed right-padded sequences without an attention mask: causality alone keeps
+# every real token from seeing the padding after it, and SDPA's `is_causal` flag is that mask. With
+# transformers' own "sdpa", GPT-2 first builds a mask, and building it inspects the position ids on
+# the host (`find_packed_sequence_indices`): one GPU→CPU sync per forward pass. transformers skips
+# mask building for attention implementations absent from its mask registry, so this one is
+# registered under its own name. It is never saved: `save_pretrained` does not write the attention
+# implementation, and a reloaded model is plain "sdpa" (which sampling needs for its padding masks).
+CAUSAL_SDPA = "toksuite_causal_sdpa"
+
+
+def _causal_sdpa(module, query, key, value, attention_mask, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    kwargs.pop("is_causal", None)
+    return sdpa_attention_forward(module, query, key, value, None, is_causal=True, **kwargs)
+
+
+def _register_causal_sdpa() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(CAUSAL_SDPA, _causal_sdpa)
+
+
+@contextmanager
+def causal_sdpa(model) -> Iterator[None]:
+    """Run a GPT-2 on right-padded, mask-free input with `CAUSAL_SDPA`; restore its attention."""
+    _register_causal_sdpa()
+    config = model.config
+    before = config._attn_implementation
+    config._attn_implementation = CAUSAL_SDPA
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
+
+
 def gpt2_config(
     shape: str | ModelShape,
     vocab_size: int,
@@ -79,10 +117,14 @@ def gpt2_config(
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        # The tanh GELU of GPT-2 ("gelu_new") in one fused kernel instead of eight elementwise ones.
+        activation_function="gelu_pytorch_tanh",
         bos_token_id=None,
         eos_token_id=None,
         tie_word_embeddings=True,
     )
+    if attn_implementation == CAUSAL_SDPA:
+        _register_causal_sdpa()
     config._attn_implementation = attn_implementation
     return config
 

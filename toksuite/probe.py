@@ -93,19 +93,21 @@ def extract_features(
     model, data, *, pool: Pool = "ln-mean", batch_size: int = 64, device: torch.device
 ) -> list[np.ndarray]:
     """Per-layer N×D features for a `PaddedSequences`, batched (bf16 autocast on CUDA)."""
+    from toksuite.model import causal_sdpa
     from toksuite.train.sequences import host_to_device, make_batch
 
     model = model.to(device).eval()
     data = data.to(device)
     chunks: list[list[np.ndarray]] = []
-    for start in range(0, len(data), batch_size):
-        index = np.arange(start, min(start + batch_size, len(data)))
-        input_ids, _, _ = make_batch(data, index)
-        lengths = host_to_device(data.lengths[index], device)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-        with autocast:
-            layers = layer_features(model, input_ids, lengths, pool)
-        chunks.append([f.float().cpu().numpy() for f in layers])
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    with causal_sdpa(model):  # right-padded, no mask: padding only follows the image tokens
+        for start in range(0, len(data), batch_size):
+            index = np.arange(start, min(start + batch_size, len(data)))
+            input_ids, _, _ = make_batch(data, index)
+            lengths = host_to_device(data.lengths[index], device)
+            with autocast:
+                layers = layer_features(model, input_ids, lengths, pool)
+            chunks.append([f.float().cpu().numpy() for f in layers])
     return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
 
 

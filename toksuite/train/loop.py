@@ -21,7 +21,7 @@ import torch
 
 from toksuite.errors import ConfigError
 from toksuite.io import write_json_atomic
-from toksuite.model import build_model, resolve_shape
+from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape
 from toksuite.progress import progress_bar, status
 from toksuite.train import checkpoint as ckpt
 from toksuite.train import distributed
@@ -145,7 +145,10 @@ def _pretrain(
     # ---- model, optimiser, budget
     shape = resolve_shape(config.model)
     vocab = enc.vocab_size + 1  # + BOS
-    model = build_model(shape, vocab, context, seed=config.seed).to(device)
+    # Right-padded, mask-free batches: causal SDPA without transformers' host-side mask building.
+    model = build_model(
+        shape, vocab, context, seed=config.seed, attn_implementation=CAUSAL_SDPA
+    ).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     optimizer = make_optimizer(model, config, device)
     batch = min(config.batch_size, len(train))
