@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, models
 
 from toksuite.data import LoadOptions, load_dataset
 from toksuite.encoders import bpe_kernel
@@ -112,6 +112,11 @@ def test_what_the_kernel_cannot_do_is_left_to_hf(encoders, photos, monkeypatch):
     spec["model"]["dropout"] = 0.1
     random_bpe = Tokenizer.from_str(json.dumps(spec))
     assert bpe_kernel.MergeTable.from_tokenizer(random_bpe, characters, split_rows=True) is None
+    # A token made by two merges, used by a merge between them: the rank walk would miss it.
+    vocab = {c: i for i, c in enumerate(["a", "b", "c", "x", "ab", "abc", "xabc", "bc"])}
+    merges = [("a", "b"), ("ab", "c"), ("x", "abc"), ("b", "c"), ("a", "bc")]
+    handmade = Tokenizer(models.BPE(vocab, merges))
+    assert bpe_kernel.MergeTable.from_tokenizer(handmade, ["a", "b"], split_rows=True) is None
     # Without numba, the encoder still encodes, through HF, to the same ids.
     monkeypatch.setattr(bpe_kernel, "numba", None)
     fresh = BPERGBEncoder(vocab_size=1500)

@@ -250,12 +250,13 @@ class MergeTable:
         left = np.array([vocab[a] for a, _ in pairs], np.int32)
         right = np.array([vocab[b] for _, b in pairs], np.int32)
         merged = np.array([vocab[a + b] for a, b in pairs], np.int32)
-        # The kernel's rank walk needs every merge's parts to exist before it (true of trained
-        # tokenizers); creation rank -1 = in the vocabulary from the start.
-        created = np.full(max(vocab.values()) + 1, -1, np.int64)
-        created[merged[::-1]] = np.arange(len(merged))[::-1]
+        # The rank walk needs every merge that makes a token to come before every merge that
+        # uses it (true of trained tokenizers). made_by: the last merge making each token, -1 for
+        # tokens in the vocabulary from the start.
         ranks = np.arange(len(merged))
-        if (created[left] >= ranks).any() or (created[right] >= ranks).any():
+        made_by = np.full(max(vocab.values()) + 1, -1, np.int64)
+        np.maximum.at(made_by, merged, ranks)
+        if (made_by[left] >= ranks).any() or (made_by[right] >= ranks).any():
             return None
         # Each symbol's starting ids: its character's id, or the ids of its UTF-8 bytes.
         char_start, char_ids = [0], []
