@@ -33,12 +33,7 @@ import numpy as np
 from faces import DEFAULT_ROOT, load_faces
 
 from toksuite.encoders.base import Encoder
-from toksuite.encoders.bpe import (
-    BPEGreyEncoder,
-    BPERGBEncoder,
-    HFTokenizerEncoder,
-    _SymbolBPEEncoder,
-)
+from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder, HFTokenizerEncoder
 from toksuite.encoders.bytelevel import ByteLevelBPEEncoder
 from toksuite.registry import load_encoder
 
@@ -115,7 +110,7 @@ def main() -> None:
             "encode_images_per_s": round(rate, 1),
             "tokens_per_image": round(float(tokens), 1),
         }
-        if isinstance(encoder, _SymbolBPEEncoder):
+        if isinstance(encoder, BPEGreyEncoder | BPERGBEncoder):
             # The same encoder through HF tokenizers instead of the compiled merge kernel.
             hf = best_rate(
                 lambda e=encoder, t=test: HFTokenizerEncoder.encode_batch(e, t),
