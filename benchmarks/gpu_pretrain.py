@@ -37,6 +37,7 @@ os.environ.setdefault("TOKSUITE_QUIET", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from toksuite.io import write_json_atomic  # noqa: E402
 from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape  # noqa: E402
 from toksuite.registry import create_encoder  # noqa: E402
 from toksuite.train.config import TrainConfig  # noqa: E402
@@ -210,6 +211,11 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--peak-flops", type=float, default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="also rewrite the report here after every row (a killed run keeps them)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.presets, args.resolution, args.images = "tiny", 8, 64
@@ -227,6 +233,11 @@ def main() -> None:
         "resolution": args.resolution,
         "runs": [],
     }
+
+    def save() -> None:
+        if args.out:
+            write_json_atomic(args.out, report)
+
     images = synthetic_images(args.images, args.resolution)
     for name in args.encoders.split(","):
         try:
@@ -248,11 +259,13 @@ def main() -> None:
                 )
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+            save()
     for key, check in (("sdpa_vs_eager", sdpa_matches_eager), ("end_to_end", end_to_end)):
         try:
             report[key] = check(device) if key == "sdpa_vs_eager" else check(device, args.smoke)
         except Exception as exc:
             report[key] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        save()
     print(json.dumps(report, indent=2))
 
 
