@@ -77,14 +77,21 @@ def _rank(table, mask, vocab_size, a, b):
         s = (s + np.uint64(1)) & mask
 
 
+@_jit(inline="always")
+def _enqueue(head, entry_pos, entry_next, entries, rank, position):
+    """Put ``position`` in the bucket of ``rank``; returns the new number of entries."""
+    entry_pos[entries] = position
+    entry_next[entries] = head[rank]
+    head[rank] = entries
+    return entries + 1
+
+
 @_jit()
-def _encode_image(symbols, row_len, split_rows, sep_id, char_start, char_ids, merges, out, o):
-    """BPE of one image's flat symbols into ``out[o:]``; returns the end of what it wrote."""
+def _encode_image(symbols, n, row_len, split_rows, sep_id, char_start, char_ids, merges, out, o):
+    """BPE of one image's flat symbols (``n`` starting ids) into ``out[o:]``; returns the end of
+    what it wrote."""
     table, left, right, merged, vocab_size = merges
     mask = np.uint64(table.size // 2 - 1)
-    n = 0
-    for i in range(symbols.size):
-        n += char_start[symbols[i] + 1] - char_start[symbols[i]]
     ids = np.empty(n, np.int32)
     nxt = np.empty(n, np.int32)
     prv = np.empty(n, np.int32)
@@ -115,10 +122,7 @@ def _encode_image(symbols, row_len, split_rows, sep_id, char_start, char_ids, me
         if nxt[p] != _EMPTY:
             r = _rank(table, mask, vocab_size, ids[p], ids[p + 1])
             if r != _EMPTY:
-                entry_pos[entries] = p
-                entry_next[entries] = head[r]
-                head[r] = entries
-                entries += 1
+                entries = _enqueue(head, entry_pos, entry_next, entries, r, p)
                 lowest = min(lowest, r)
 
     for r in range(lowest, left.size):
@@ -145,18 +149,12 @@ def _encode_image(symbols, row_len, split_rows, sep_id, char_start, char_ids, me
                 if before != _EMPTY:
                     r2 = _rank(table, mask, vocab_size, ids[before], t)
                     if r2 != _EMPTY:
-                        entry_pos[entries] = before
-                        entry_next[entries] = head[r2]
-                        head[r2] = entries
-                        entries += 1
+                        entries = _enqueue(head, entry_pos, entry_next, entries, r2, before)
                 if k == _EMPTY:
                     break
                 r3 = _rank(table, mask, vocab_size, t, ids[k])
                 if r3 != _EMPTY:
-                    entry_pos[entries] = p
-                    entry_next[entries] = head[r3]
-                    head[r3] = entries
-                    entries += 1
+                    entries = _enqueue(head, entry_pos, entry_next, entries, r3, p)
                 # Only a run of a == b goes on, with the pair after the one just merged.
                 if a != b or nxt[k] == _EMPTY or ids[k] != a or ids[nxt[k]] != a:
                     break
@@ -185,10 +183,9 @@ def _encode_images(pixels, level_of, weights, split_rows, sep_id, char_start, ch
     """
     n_images, height, width, channels = pixels.shape
     symbols = np.empty((n_images, height * width), np.int64)
-    sizes = np.empty(n_images + 1, np.int64)  # an upper bound of each image's ids
-    sizes[0] = 0
+    n_ids = np.empty(n_images, np.int64)  # each image's starting ids (byte fallback: several)
     for i in prange(n_images):
-        total = height - 1 if sep_id != _EMPTY else 0
+        total = 0
         for y in range(height):
             for x in range(width):
                 s = 0
@@ -196,13 +193,25 @@ def _encode_images(pixels, level_of, weights, split_rows, sep_id, char_start, ch
                     s += level_of[pixels[i, y, x, c]] * weights[c]
                 symbols[i, y * width + x] = s
                 total += char_start[s + 1] - char_start[s]
-        sizes[i + 1] = total
-    starts = np.cumsum(sizes)
+        n_ids[i] = total
+    # Room for each image's ids: no more than it starts with, plus its row separators.
+    room = n_ids + (height - 1 if sep_id != _EMPTY else 0)
+    starts = np.zeros(n_images + 1, np.int64)
+    starts[1:] = np.cumsum(room)
     out = np.empty(starts[n_images], np.int32)
     counts = np.empty(n_images, np.int64)
     for i in prange(n_images):
         end = _encode_image(
-            symbols[i], width, split_rows, sep_id, char_start, char_ids, merges, out, starts[i]
+            symbols[i],
+            n_ids[i],
+            width,
+            split_rows,
+            sep_id,
+            char_start,
+            char_ids,
+            merges,
+            out,
+            starts[i],
         )
         counts[i] = end - starts[i]
     return out, starts, counts
