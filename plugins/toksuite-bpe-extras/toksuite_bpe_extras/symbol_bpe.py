@@ -21,7 +21,13 @@ from typing import Any, Self
 
 import numpy as np
 from toksuite.encoders.base import Decoded, Encoder
-from toksuite.encoders.symbols import codepoints_to_text, symbol_codepoints, text_to_symbols
+from toksuite.encoders.symbols import (
+    codepoints_to_text,
+    fit_length,
+    symbol_codepoints,
+    text_to_symbols,
+)
+from toksuite.encoders.token_table import TokenTable, split_valid_ids
 from toksuite.errors import EncoderParamError, ManifestError
 from toksuite.progress import progress_bar, status
 
@@ -166,9 +172,7 @@ class SymbolBPEEncoder(Encoder):
             if ((symbols < 0) | (symbols >= self.n_symbols)).any():
                 raise ManifestError(f"{self.name}: token {i} lies outside the symbol alphabet")
             table[i] = symbols
-        self._lengths = np.array([len(s) for s in table], np.int64)
-        self._offsets = np.concatenate([[0], np.cumsum(self._lengths)[:-1]]).astype(np.int64)
-        self._flat = np.concatenate([*table, np.zeros(0, np.int64)])
+        self._table = TokenTable(table)
         self.tokenizer_ = tokenizer
 
     # ------------------------------------------------------------------ encoding
@@ -198,35 +202,15 @@ class SymbolBPEEncoder(Encoder):
     def decode_checked(self, ids: Sequence[int] | np.ndarray, shape: Sequence[int]) -> Decoded:
         self._check_fitted()
         height, width, _ = self.output_shape(shape)
-        ids = self.ids_array(ids)
-        notes: list[str] = []
-        bad = (ids < 0) | (ids >= len(self._lengths))
-        if bad.any():
-            notes.append(f"{int(bad.sum())} ids outside 0..{len(self._lengths) - 1} dropped")
-            ids = ids[~bad]
-        symbols = self._expand(ids)
+        ids, notes = split_valid_ids(self.ids_array(ids), len(self._table))
         need = height * width
-        if symbols.size != need:
-            notes.append(
-                f"{symbols.size} pixels for {need}: {'cut' if symbols.size > need else 'padded'}"
-            )
-            # Pad by repeating the last pixel of the scan (symbol 0 when there is none).
-            fill = symbols[-1] if symbols.size else 0
-            symbols = np.concatenate([symbols[:need], np.full(max(0, need - symbols.size), fill)])
+        # Cut, or pad by repeating the last pixel of the scan (symbol 0 when there is none).
+        symbols, note = fit_length(self._table.expand(ids), need)
+        notes += [note] if note else []
         flat = np.empty(need, np.int64)
         flat[scan_order(self.scan, height, width)] = symbols  # back from scan order to raster
         image = self._symbols_to_image(flat.reshape(height, width))
         return Decoded(image, repairs=len(notes), notes=tuple(notes))
-
-    def _expand(self, ids: np.ndarray) -> np.ndarray:
-        """The symbols of ``ids`` (all valid) concatenated, without a Python loop over tokens."""
-        lengths = self._lengths[ids]
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(0, np.int64)
-        # Output position j reads flat[offset of its token + (j - start of its token)].
-        starts = np.repeat(self._offsets[ids] - (np.cumsum(lengths) - lengths), lengths)
-        return self._flat[starts + np.arange(total)]
 
     # ------------------------------------------------------------------ persistence
     def _save_state(self, directory: Path) -> None:
