@@ -13,11 +13,16 @@ then time N training steps after a warm-up with the same step function the `pret
 * ``loss_falls``: the loss after the timed steps is below the first step's;
 * ``end_to_end``: a short real ``pretrain`` run on digits on CUDA (checkpoint, eval, save).
 
+Each row also profiles ``--profile-steps`` more steps (``torch.profiler``) and keeps the kernels
+that took most of the device time (on CPU: the operators and their CPU time), so a run that misses
+its MFU target also says where the step's time went.
+
 On a GPU the defaults take about 2–4 minutes (igpt-s at T=3,073 dominates; ``--compile`` adds
 about a minute per shape). ``--smoke`` runs tiny sizes on CPU in under a minute (checks the script).
 
     python benchmarks/gpu_pretrain.py [--presets small,igpt-s] [--encoders pixels-rgb,kmeans]
-        [--steps 20] [--warmup 5] [--batch-size 16] [--compile] [--peak-flops F] [--smoke]
+        [--steps 20] [--warmup 5] [--batch-size 16] [--compile] [--peak-flops F]
+        [--profile-steps 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -147,6 +152,8 @@ def bench_pair(preset, enc, data, device, args) -> dict:
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    if args.profile_steps:
+        out["profile"] = profile_steps(step, args.profile_steps, cuda)
     last = step(0).item()
     peak = peak_flops(device, args.peak_flops)
     out.update(
@@ -166,6 +173,46 @@ def bench_pair(preset, enc, data, device, args) -> dict:
         }
     )
     return out
+
+
+def profile_steps(step, steps: int, cuda: bool, top: int = 15) -> dict:
+    """The ``top`` kernels by device time over ``steps`` training steps (CPU: operators, CPU time).
+
+    Self time, so nothing is counted twice; ``share`` is of all the kernels' time, which on a GPU
+    that never idles is the step's time.
+    """
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for i in range(steps):
+            step(i)
+        if cuda:
+            torch.cuda.synchronize()
+    events = list(prof.key_averages())
+    if cuda:
+        events = [e for e in events if e.device_type == DeviceType.CUDA]
+
+    def self_us(event) -> float:
+        return event.self_device_time_total if cuda else event.self_cpu_time_total
+
+    events.sort(key=self_us, reverse=True)
+    total = sum(self_us(e) for e in events) or 1.0
+    return {
+        "steps": steps,
+        "clock": "device" if cuda else "cpu",
+        "kernel_ms_per_step": total / 1000 / steps,
+        "top": [
+            {
+                "name": e.key[:120],
+                "calls_per_step": e.count / steps,
+                "ms_per_step": self_us(e) / 1000 / steps,
+                "share": self_us(e) / total,
+            }
+            for e in events[:top]
+        ],
+    }
 
 
 def sdpa_matches_eager(device) -> dict:
@@ -210,6 +257,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--peak-flops", type=float, default=None)
+    parser.add_argument(
+        "--profile-steps", type=int, default=2, help="steps profiled per row (0: none)"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU")
     parser.add_argument(
         "--out",

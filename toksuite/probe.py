@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from toksuite.errors import ConfigError, DataError
+from toksuite.linear_probe import fit_probe, fit_probes
 
 Pool = Literal["ln-mean", "mean"]
 POOLS = ("ln-mean", "mean")
-C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
 @dataclass
@@ -112,39 +112,11 @@ def extract_features(
 
 
 # ---------------------------------------------------------------------------- logistic regression
-def fit_probe(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    seed: int = 0,
-    grid: tuple[float, ...] = C_GRID,
-) -> dict[str, float]:
-    """Standardise, pick C on a validation split of train, refit on all of train, score on test."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def model(c: float):
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-
-    counts = np.bincount(y_train)
-    stratify = y_train if counts[counts > 0].min() >= 2 else None
-    x_fit, x_val, y_fit, y_val = train_test_split(
-        x_train, y_train, test_size=0.2, random_state=seed, stratify=stratify
-    )
-    scores = {c: model(c).fit(x_fit, y_fit).score(x_val, y_val) for c in grid}
-    best = max(grid, key=lambda c: (scores[c], -c))  # ties → stronger regularisation
-    test = model(best).fit(x_train, y_train).score(x_test, y_test)
-    return {"test_accuracy": float(test), "val_accuracy": float(scores[best]), "C": best}
-
-
 def probe_layers(features_train, y_train, features_test, y_test, *, seed: int = 0) -> dict:
-    layers = []
-    for i, (f_train, f_test) in enumerate(zip(features_train, features_test, strict=True)):
-        layers.append({"layer": i, **fit_probe(f_train, y_train, f_test, y_test, seed=seed)})
+    """A probe per layer, all fitted side by side (see `toksuite.linear_probe`)."""
+    pairs = zip(features_train, features_test, strict=True)
+    scores = fit_probes([(a, y_train, b, y_test) for a, b in pairs], seed=seed)
+    layers = [{"layer": i, **s} for i, s in enumerate(scores)]
     best = max(layers, key=lambda r: (r["test_accuracy"], -r["layer"]))
     return {"layers": layers, "best_layer": best["layer"], "best_accuracy": best["test_accuracy"]}
 
