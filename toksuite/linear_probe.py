@@ -1,14 +1,12 @@
 """Logistic-regression probes: C chosen on a validation split, then scored on test, many at once.
 
 Each fit is an L-BFGS run on a small matrix (N × a few hundred features): its BLAS calls are too
-small to split, and a BLAS pool of several threads mostly waits (on a shared 2-core machine, one
-256-wide CIFAR layer took 0.7 s on one thread and 8.9 s on two). So every fit runs on one thread,
-and the fits
-(every layer × every C) run side by side in worker processes, one per core (joblib's loky
-backend; ``LOKY_MAX_CPU_COUNT`` caps the count). A worker takes about a second to start (it
-imports scikit-learn), so small probe sets (`digits` on the tiny preset) stay in this process.
-Each fit is deterministic on one thread, so the scores do not depend on how many processes ran
-them.
+small to split, and a BLAS pool of several threads mostly waits, worst on a machine whose cores
+are shared. So every fit runs on one thread, and the fits (every layer × every C) run side by side
+in worker processes, one per core (joblib's loky backend; ``LOKY_MAX_CPU_COUNT`` caps the count).
+A worker takes about a second to start (it imports scikit-learn), so small probe sets (`digits` on
+the tiny preset) stay in this process. Each fit is deterministic on one thread, so the scores do
+not depend on how many processes ran them.
 
 No torch here: the worker processes import this module and scikit-learn only.
 """
