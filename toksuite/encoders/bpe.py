@@ -77,6 +77,20 @@ RowMode = Literal["split", "separator", "joined"]
 AlphabetMode = Literal["seen", "all"]
 
 
+def fit_sample(name: str, n_images: int, max_fit_images: int | None, seed: int) -> np.ndarray:
+    """Indices of the images a BPE fit learns from: all, or a seeded sample of ``max_fit_images``.
+
+    The sample keeps data order, so the same seed picks the same images. Public: plugins' BPE
+    encoders choose their fit images the same way.
+    """
+    if n_images == 0:
+        raise EncoderParamError(f"{name}: fit needs at least one image")
+    order = np.arange(n_images)
+    if max_fit_images is not None and n_images > max_fit_images:
+        order = np.sort(np.random.default_rng(seed).permutation(n_images)[:max_fit_images])
+    return order
+
+
 class HFTokenizerEncoder(Encoder):
     """What the image-BPE encoders share: fit on texts, fast batch encode, save/load tokenizer.json.
 
@@ -115,13 +129,7 @@ class HFTokenizerEncoder(Encoder):
         return self.tokenizer_ is not None
 
     def fit(self, images: Sequence[np.ndarray] | np.ndarray, *, seed: int = 0) -> Self:
-        n = len(images)
-        if n == 0:
-            raise EncoderParamError(f"{self.name}: fit needs at least one image")
-        order = np.arange(n)
-        if self.max_fit_images is not None and n > self.max_fit_images:
-            # A seeded sample, kept in data order so the same seed picks the same images.
-            order = np.sort(np.random.default_rng(seed).permutation(n)[: self.max_fit_images])
+        order = fit_sample(self.name, len(images), self.max_fit_images, seed)
         started = time.perf_counter()
         with progress_bar(f"{self.name}: learning merges", len(order)) as advance:
 

@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import numpy as np
 from toksuite.encoders.base import Decoded, Encoder
+from toksuite.encoders.bpe import fit_sample
 from toksuite.encoders.symbols import (
     codepoints_to_text,
     fit_length,
@@ -126,13 +127,7 @@ class SymbolBPEEncoder(Encoder):
     def fit(self, images: Sequence[np.ndarray] | np.ndarray, *, seed: int = 0) -> Self:
         from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-        n = len(images)
-        if n == 0:
-            raise EncoderParamError(f"{self.name}: fit needs at least one image")
-        order = np.arange(n)
-        if self.max_fit_images is not None and n > self.max_fit_images:
-            # A seeded sample, kept in data order so the same seed picks the same images.
-            order = np.sort(np.random.default_rng(seed).permutation(n)[: self.max_fit_images])
+        order = fit_sample(self.name, len(images), self.max_fit_images, seed)
         chosen = [self.check_image(images[int(i)]) for i in order]
         started = time.perf_counter()
         self._fit_symbols(chosen, seed)
