@@ -286,6 +286,12 @@ def test_fit_is_deterministic_and_honours_max_fit_images():
     assert one.tokenizer_.to_str() == again.tokenizer_.to_str()
 
 
+@pytest.mark.parametrize("cls", [BPERGBEncoder, ByteLevelBPEEncoder])
+def test_max_fit_images_below_one_is_refused_not_a_fit_on_nothing(cls):
+    with pytest.raises(EncoderParamError, match=r"max_fit_images must be >= 1 or None, got 0"):
+        cls(max_fit_images=0).fit(training_images(3, n=2))
+
+
 # ---------------------------------------------------------------------- malformed model output
 @pytest.mark.parametrize(
     "key",

@@ -85,6 +85,10 @@ def fit_sample(name: str, n_images: int, max_fit_images: int | None, seed: int) 
     """
     if n_images == 0:
         raise EncoderParamError(f"{name}: fit needs at least one image")
+    if max_fit_images is not None and max_fit_images < 1:
+        raise EncoderParamError(
+            f"{name}: max_fit_images must be >= 1 or None, got {max_fit_images}"
+        )
     order = np.arange(n_images)
     if max_fit_images is not None and n_images > max_fit_images:
         order = np.sort(np.random.default_rng(seed).permutation(n_images)[:max_fit_images])
