@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU run: one command that, on one H200 within 8 minutes,
 #   (a) measures pretraining throughput and MFU in bf16 of the small preset and of the iGPT-S
-#       shape for pixels-rgb, kmeans and bpe-rgb, and checks CUDA correctness
+#       shape for pixels-rgb, kmeans and bpe-rgb (length-bucketed batches, as `pretrain` trains
+#       them; each row reports its real-token share), and checks CUDA correctness
 #       (benchmarks/gpu_pretrain.py: bf16 vs fp32 loss, no host sync, SDPA vs eager, a real run);
 #   (c) measures the iGPT-S shape again under torch.compile;
 #   (b) runs a short compute-matched `toksuite compare` on CIFAR-10 at 32×32

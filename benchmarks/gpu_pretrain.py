@@ -3,7 +3,10 @@
 For each (model preset, encoder) pair: encode synthetic 32×32 RGB images (smooth random colour
 fields, seeded; no files needed) with the encoder (pixels-rgb → 3,072 tokens + BOS, kmeans → 1,024),
 then time N training steps after a warm-up with the same step function the `pretrain` loop uses
-(bf16 autocast, fused AdamW, SDPA, TF32, batches gathered on the device). Checks:
+(bf16 autocast, fused AdamW, SDPA, TF32, batches gathered on the device) and the same batches
+(``--batching bucket`` by default: BPE's variable lengths in batches of similar length). FLOPs and
+MFU count real tokens only, as the loop does, and each row reports its ``real_token_share``.
+Checks:
 
 * ``bf16_vs_fp32``: the loss of one batch under bf16 autocast is within 2% of the fp32 loss;
 * ``no_host_sync``: the timed steps run under ``torch.cuda.set_sync_debug_mode("error")``, so any
@@ -45,9 +48,10 @@ import torch  # noqa: E402
 from toksuite.io import write_json_atomic  # noqa: E402
 from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape  # noqa: E402
 from toksuite.registry import create_encoder  # noqa: E402
+from toksuite.train.batching import BATCHINGS, epoch_batches, padded_slots  # noqa: E402
 from toksuite.train.config import TrainConfig  # noqa: E402
 from toksuite.train.loop import make_optimizer, train_step  # noqa: E402
-from toksuite.train.metrics import peak_flops, train_flops_per_token  # noqa: E402
+from toksuite.train.metrics import peak_flops, sequence_train_flops  # noqa: E402
 from toksuite.train.sequences import make_batch, pad_sequences, token_nll  # noqa: E402
 
 
@@ -71,6 +75,19 @@ def encode(encoder_name: str, images: np.ndarray, smoke: bool):
     return enc, pad_sequences(ids, bos_id=enc.vocab_size, context=context)
 
 
+def training_batches(lengths: np.ndarray, args) -> list[np.ndarray]:
+    """``warmup + steps`` batches as `toksuite pretrain` draws them (``--batching``), epoch after
+    epoch."""
+    batches: list[np.ndarray] = []
+    epoch = 0
+    while len(batches) < args.warmup + args.steps:
+        batches += epoch_batches(
+            lengths, args.batch_size, seed=0, epoch=epoch, batching=args.batching
+        )
+        epoch += 1
+    return batches[: args.warmup + args.steps]
+
+
 def bench_pair(preset, enc, data, device, args) -> dict:
     shape = resolve_shape(preset)
     vocab, context = enc.vocab_size + 1, data.context
@@ -83,22 +100,21 @@ def bench_pair(preset, enc, data, device, args) -> dict:
     autocast = partial(torch.autocast, "cuda", dtype=torch.bfloat16) if cuda else None
     autocast = autocast or (lambda: torch.autocast("cpu", enabled=False))
     data = data.to(device)
-    rng = np.random.default_rng(0)
-    batches = [
-        rng.choice(len(data), size=args.batch_size, replace=False)
-        for _ in range(args.warmup + args.steps)
-    ]
+    batches = training_batches(data.lengths, args)
+    multiple = 64 if cuda else 8
     out: dict = {
         "preset": preset,
         "encoder": enc.name,
-        "tokens_per_image": context,
+        "tokens_per_image": round(float(data.lengths.mean()) - 1, 1),
+        "context": context,
         "batch_size": args.batch_size,
+        "batching": args.batching,
         "vocab_size": vocab,
         "n_params": sum(p.numel() for p in model.parameters()),
     }
 
     # bf16 against fp32 on the same batch (before any update), TF32 off for the reference
-    ids, labels, real = make_batch(data, batches[0], multiple=64 if cuda else 8)
+    ids, labels, real = make_batch(data, batches[0], multiple=multiple)
     targets = real - len(batches[0])
     with torch.no_grad():
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -110,7 +126,7 @@ def bench_pair(preset, enc, data, device, args) -> dict:
     out["bf16_vs_fp32_ok"] = abs(low - ref) / ref < 0.02
 
     def step(i: int) -> torch.Tensor:
-        ids, labels, real = make_batch(data, batches[i], multiple=64 if cuda else 8)
+        ids, labels, real = make_batch(data, batches[i], multiple=multiple)
         return train_step(
             train_model,
             optimizer,
@@ -128,9 +144,12 @@ def bench_pair(preset, enc, data, device, args) -> dict:
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    tokens = sum(int(data.lengths[b].sum()) for b in batches[args.warmup :])
-    width = context  # fixed-length encoders here: every batch has the full width
-    flops = args.steps * args.batch_size * width * train_flops_per_token(shape, vocab, width)
+    timed = batches[args.warmup :]
+    tokens = sum(int(data.lengths[b].sum()) for b in timed)
+    # As the loop counts them: real tokens only, each sequence at its own length.
+    flops = sum(sequence_train_flops(shape, vocab, data.lengths[b]) for b in timed)
+    slots = sum(padded_slots(data.lengths[b], context, multiple) for b in timed)
+    out["real_token_share"] = round(tokens / slots, 4)
     running = torch.zeros((), device=device)
     sync_mode = "error" if cuda else None
     try:
@@ -256,6 +275,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--batching", choices=BATCHINGS, default="bucket")
     parser.add_argument("--peak-flops", type=float, default=None)
     parser.add_argument(
         "--profile-steps", type=int, default=2, help="steps profiled per row (0: none)"

@@ -86,6 +86,7 @@ def test_toml_then_cli_precedence(tmp_path):
         ("[budget]\nmode = 'gpu-hours'\n", "budget 'gpu-hours'"),
         ("[budget]\nmode = 'time'\n", "needs --time"),
         ("encoders = [\n", "not valid TOML"),
+        ("[train]\nbatching = 'sorted'\n", "--batching 'sorted': expected one of bucket"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path, text, message):
@@ -98,7 +99,7 @@ def test_bad_config_names_the_problem(tmp_path, text, message):
 # ---------------------------------------------------------------------------- budgets
 def run_shape(lengths, batch=4, context=None, vocab=20) -> RunShape:
     lengths = np.asarray(lengths)
-    return RunShape(lengths, context or int(lengths.max()), vocab, batch, 8)
+    return RunShape(lengths, context or int(lengths.max()), vocab, batch, "bucket")
 
 
 def test_flops_budget_plans_more_images_for_shorter_sequences():
@@ -161,6 +162,17 @@ def test_results_agree_with_the_single_commands(base_run):
         )
         assert row["best_probe_accuracy"] == entry["probe"]["runs"][0]["best_accuracy"]
         assert (out / entry["sample"]["samples_png"]).is_file()
+    # one rate–distortion plane: a row per model, PNG and WebP rows per set of images
+    groups = results["quantization_groups"]
+    assert [g["encoders"] for g in groups.values()] == [["pixels-grey"], ["bpe-grey"]]
+    methods = [r["method"] for r in results["rate_distortion"]]
+    assert methods == ["pixels-grey", "bpe-grey", "PNG (A)", "WEBP (A)", "PNG (B)", "WEBP (B)"]
+    for row in results["summary"]:
+        run = results["encoders"][row["encoder"]]["pretrain"]
+        assert run["psnr_db"] == results["encoders"][row["encoder"]]["squeeze"]["psnr_db"]
+        assert row["bits_per_dim"] == run["bits_per_dim"] == run["bits_per_pixel"]  # grey
+    assert {"bits_flops", "rate_distortion"} <= set(results["plots"])
+    assert "## Rate–distortion" in (out / "report.md").read_text()
     alone = probe([out / "runs" / "pixels-grey"], random_control=False)["runs"][0]
     assert alone["layers"] == results["encoders"]["pixels-grey"]["probe"]["runs"][0]["layers"]
 
@@ -287,3 +299,27 @@ def test_cli_config_file_json_and_skipped_encoder(base_run, tmp_path):
 
     result = runner.invoke(app, ["compare", "--budget", "time", "-o", str(tmp_path / "t")])
     assert result.exit_code == 1 and "--time" in result.output
+
+
+@pytest.mark.slow
+def test_the_matched_control_shares_bpes_images(tmp_path):
+    """`pixels-grey levels=10` models exactly the images `bpe-grey` models: one letter."""
+    config = small_config(
+        tmp_path / "out",
+        params={"pixels-grey": {"levels": 10}, "bpe-grey": {"vocab_size": 300}},
+        budget={"epochs": 0.5},
+        probe={"enabled": False},
+        sample={"enabled": False},
+    )
+    results = compare(config)
+    groups = results["quantization_groups"]
+    assert list(groups) == ["A"] and groups["A"]["encoders"] == ENCODERS
+    assert {r["images"] for r in results["summary"]} == {"A"}
+    psnr = {r["method"]: r["psnr_db"] for r in results["rate_distortion"]}
+    assert psnr["pixels-grey"] == psnr["bpe-grey"] == psnr["PNG (A)"] is not None
+
+
+def test_cli_bad_batching_is_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["compare", "--batching", "sorted", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "--batching 'sorted'" in result.output
+    assert len(result.output.strip().splitlines()) == 1

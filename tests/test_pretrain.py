@@ -71,6 +71,15 @@ def test_pretrain_end_to_end_and_same_seed_same_numbers(tmp_path):
     assert summary["steps"] == math.ceil(3 * 300 / 32)  # --limit 300 images per split
     assert summary["context"] == 65 and summary["truncated"] == 0 and summary["mfu"] is None
     assert 0 < summary["bits_per_pixel"] < 8
+    assert summary["real_token_share"] == 1.0  # fixed length: no padding, whatever the batching
+    assert summary["psnr_db"] is None and summary["bits_per_dim"] == summary["bits_per_pixel"]
+    assert summary["bits_per_image"] == pytest.approx(64 * summary["bits_per_pixel"])
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in evals if r["event"] == "eval"]
+    every = json.loads((run / "config.json").read_text())["eval_every"]
+    assert every == math.ceil(summary["steps"] / 8)  # about 8 evaluations a run
+    assert [r["step"] for r in evals] == [*range(every, summary["steps"], every), summary["steps"]]
+    assert evals[-1]["bits_per_pixel"] == pytest.approx(summary["bits_per_pixel"])  # all 300
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["vocab_size"] == 257 and config["model"]["bos_id"] == 256
     assert config["options"]["seed"] == 3 and config["encoder"]["name"] == "pixels-grey"
@@ -146,9 +155,12 @@ def test_bits_per_pixel_of_a_uniform_model_is_log2_vocab_per_token():
 
     seqs = _ragged(n=9, vocab=10, seed=1)
     data = pad_sequences(seqs, bos_id=10, context=30)
-    result = evaluate(uniform, data, pixels_per_image=h * w, batch_size=4)
+    result, bits = evaluate(uniform, data, image_shape=(h, w, 3), batch_size=4)
     mean_tokens = np.mean([len(s) for s in seqs])
     assert result["bits_per_pixel"] == pytest.approx(mean_tokens * math.log2(vocab) / (h * w))
+    assert result["bits_per_dim"] == pytest.approx(result["bits_per_pixel"] / 3)
+    # per image, in the images' order (batches are sorted by length, results are not)
+    assert bits == pytest.approx([len(s) * math.log2(vocab) for s in seqs])
     assert result["heldout_loss"] == pytest.approx(math.log(vocab))
     assert result["heldout_tokens"] == sum(map(len, seqs))
 
@@ -237,3 +249,66 @@ def test_training_attention_builds_no_mask_and_matches_masked_sdpa(monkeypatch):
     assert calls == []
     torch.testing.assert_close(logits, reference, rtol=1e-5, atol=1e-5)
     assert model.config._attn_implementation == "sdpa"  # restored: sampling needs padding masks
+
+
+def test_heldout_bits_equal_a_plain_forward_pass_over_the_saved_model(tmp_path):
+    """The code length a run reports, recomputed without toksuite's batching or attention."""
+    from transformers import GPT2LMHeadModel
+
+    from toksuite.registry import load_encoder
+
+    run = tmp_path / "run"
+    summary = pretrain_cli(run, "--encoder", "bpe-grey", "-p", "vocab_size=300", "--epochs", "1")
+    bits = np.load(run / "heldout_bits.npy", allow_pickle=False)
+    assert len(bits) == summary["heldout_images"] == 300
+    assert bits.mean() == pytest.approx(summary["bits_per_image"], rel=1e-12)
+    assert 0 < summary["real_token_share"] < 1  # BPE lengths differ, so some slots are padding
+    encoder = load_encoder(run / "encoder")
+    from toksuite.data import LoadOptions, load_dataset
+
+    data = load_dataset("digits", LoadOptions(limit=300, seed=3, channels=1, progress=False))
+    model = GPT2LMHeadModel.from_pretrained(run / "model").eval()
+    for i in (0, 7, 123):
+        ids = torch.tensor([[encoder.vocab_size, *encoder.encode(data.x_test[i]).tolist()]])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)
+        plain = -logp.gather(1, ids[0, 1:, None]).sum().item() / math.log(2)
+        assert abs(plain - bits[i]) / plain <= 1e-4
+
+
+def test_bucket_batching_wastes_less_than_random(tmp_path):
+    args = ("--encoder", "bpe-grey", "-p", "vocab_size=300", "--images", "288")  # one epoch
+    bucket = pretrain_cli(tmp_path / "bucket", *args)
+    random = pretrain_cli(tmp_path / "random", *args, "--batching", "random")
+    assert bucket["batching"] == "bucket" and random["batching"] == "random"
+    assert random["real_token_share"] < bucket["real_token_share"] <= 1
+    assert bucket["tokens_seen"] == random["tokens_seen"]  # the same images, in other batches
+    assert bucket["train_flops"] == pytest.approx(random["train_flops"])  # real tokens only
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--batching", "sorted"], "--batching 'sorted': expected one of bucket, random"),
+        (["--eval-every", "-1"], "--eval-every -1: must be ≥ 0"),
+        (["--eval-images", "0"], "--eval-images 0: must be ≥ 1"),
+    ],
+)
+def test_bad_batching_and_eval_options_are_one_line(tmp_path, option, message):
+    result = runner.invoke(app, ["pretrain", "--out", str(tmp_path / "r"), *TINY, *option])
+    assert result.exit_code == 1
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_saved_before_batching_existed_still_loads_and_resumes_as_random(tmp_path):
+    run = tmp_path / "run"
+    pretrain_cli(run, "--images", "64")
+    config = json.loads((run / "config.json").read_text())
+    for key in ("batching", "eval_every", "eval_images"):
+        config["options"].pop(key)
+    (run / "config.json").write_text(json.dumps(config))
+    options = TrainConfig.from_dict(config["options"])
+    assert options.batching == "random"  # what such a run trained with
+    probe = runner.invoke(app, ["probe", "--run", str(run), "--no-random-control", "--json"])
+    assert probe.exit_code == 0, probe.output

@@ -99,3 +99,60 @@ def bar_plot(
     if len(series) > 1:
         ax.legend()
     _save(fig, path, dpi)
+
+
+def rate_distortion_plot(
+    rows: Sequence[Mapping],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    dpi: int = 120,
+) -> None:
+    """Bits per pixel (log) against PSNR: models as labelled dots, codecs as grey markers.
+
+    ``rows`` are `toksuite.compare.report.rate_distortion` rows. Lossless rows (PSNR None) sit at
+    a column of their own on the right, labelled "lossless".
+    """
+    finite = [r["psnr_db"] for r in rows if r.get("psnr_db") is not None]
+    lossless_x = (max(finite) + 4.0) if finite else 40.0
+    fig, ax = _figure(title, "PSNR of the quantisation (dB, peak 255)", "bits per pixel", (7, 4.6))
+    markers = {"PNG": "s", "WEBP": "^"}
+    labels: dict[tuple[float, float, str], list[str]] = {}  # codecs that land on one point
+    for row in rows:
+        if row.get("bits_per_pixel") is None:
+            continue
+        x = lossless_x if row.get("psnr_db") is None else row["psnr_db"]
+        y = row["bits_per_pixel"]
+        if row["kind"] == "model":
+            ax.scatter([x], [y], s=40, zorder=3, label=row["method"])
+        else:
+            codec = row["method"].split(" ")[0]
+            ax.scatter([x], [y], marker=markers.get(codec, "x"), s=30, color="grey", zorder=2)
+            labels.setdefault((round(x, 2), round(y, 2), codec), []).append(row["images"])
+    for (x, y, codec), groups in labels.items():
+        ax.annotate(
+            f"{codec} ({', '.join(groups)})",
+            (x, y),
+            fontsize=7,
+            color="grey",
+            xytext=(-5, 3),  # left of the marker: the legend sits right of the axes
+            textcoords="offset points",
+            ha="right",
+        )
+    ax.set_yscale("log")
+    from matplotlib.ticker import ScalarFormatter
+
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ticks = sorted(set(round(x, 1) for x in finite))
+    ax.set_xticks([*ticks, lossless_x], [*(f"{t:g}" for t in ticks), "lossless"])
+    ax.margins(x=0.25)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

@@ -94,21 +94,25 @@ def extract_features(
 ) -> list[np.ndarray]:
     """Per-layer N×D features for a `PaddedSequences`, batched (bf16 autocast on CUDA)."""
     from toksuite.model import causal_sdpa
+    from toksuite.train.batching import sorted_batches
     from toksuite.train.sequences import host_to_device, make_batch
 
     model = model.to(device).eval()
     data = data.to(device)
-    chunks: list[list[np.ndarray]] = []
+    features: list[np.ndarray] = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     with causal_sdpa(model):  # right-padded, no mask: padding only follows the image tokens
-        for start in range(0, len(data), batch_size):
-            index = np.arange(start, min(start + batch_size, len(data)))
+        # Batches of similar lengths waste little on padding; rows go back to the images' order.
+        for index in sorted_batches(data.lengths, batch_size):
             input_ids, _, _ = make_batch(data, index)
             lengths = host_to_device(data.lengths[index], device)
             with autocast:
                 layers = layer_features(model, input_ids, lengths, pool)
-            chunks.append([f.float().cpu().numpy() for f in layers])
-    return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+            if not features:
+                features = [np.zeros((len(data), f.shape[1]), np.float32) for f in layers]
+            for out, f in zip(features, layers, strict=True):
+                out[index] = f.float().cpu().numpy()
+    return features
 
 
 # ---------------------------------------------------------------------------- logistic regression

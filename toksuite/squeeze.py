@@ -7,7 +7,6 @@ of one trade-off.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -53,8 +52,9 @@ def takes_vocab(name: str) -> bool:
 
 def pooled_psnr(originals: np.ndarray, encoder: Encoder) -> float | None:
     """PSNR (dB, peak 255) of the squared error pooled over all pixels; None when lossless."""
-    mse = np.mean([np.mean((x.astype(np.float64) - encoder.quantize(x)) ** 2) for x in originals])
-    return None if mse == 0 else float(10 * math.log10(255.0**2 / mse))
+    from toksuite.likelihood import psnr_db, quantized
+
+    return psnr_db(originals, quantized(encoder, originals))
 
 
 def measure_encoder(

@@ -15,13 +15,17 @@ from toksuite.model import PRESET_HELP
 
 COLUMNS = {
     "encoder": "encoder",
+    "images": "images",
     "vocab": "vocab",
     "tokens_per_image": "tokens/img",
     "squeeze": "squeeze",
     "fwd_flops_per_image": "fwd FLOPs/img",
     "train_flops": "train FLOPs",
     "epochs": "epochs",
+    "real_token_share": "real tokens",
+    "psnr_db": "PSNR dB",
     "bits_per_pixel": "bits/pixel",
+    "bits_per_dim": "bits/dim",
     "best_probe_layer": "probe layer",
     "best_probe_accuracy": "probe acc",
     "well_formed_share": "well-formed",
@@ -106,6 +110,11 @@ def compare(
     batch_size: int = typer.Option(
         None, "--batch-size", "-b", help="Images per step (default 64)."
     ),
+    batching: str = typer.Option(
+        None,
+        "--batching",
+        help="bucket: batches of similar lengths, little padding (default); random: uniform.",
+    ),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (default 2e-3)."),
     seed: int = typer.Option(None, "--seed", help="Seed for splits, fitting, training, sampling."),
     pool: str = typer.Option(None, "--pool", help="Probe pooling: ln-mean (default) or mean."),
@@ -151,7 +160,7 @@ def compare(
     )
     sections = {
         "budget": _given(mode=budget, epochs=epochs, train_flops=train_flops, time=time_s),
-        "train": _given(batch_size=batch_size, lr=lr),
+        "train": _given(batch_size=batch_size, batching=batching, lr=lr),
         "probe": _given(enabled=probe, pool=pool),
         "sample": _given(enabled=sample, n_samples=n_samples, temperature=temperature),
     }
@@ -166,11 +175,16 @@ def compare(
     for row, full in zip(rows, results["summary"], strict=True):
         for key in ("fwd FLOPs/img", "train FLOPs"):
             row[key] = f"{row[key]:.3g}"
-        if full["well_formed_share"] is not None:
-            row["well-formed"] = f"{100 * full['well_formed_share']:.0f}%"
-    from toksuite.compare.report import budget_text
+        for key, label in (
+            ("well_formed_share", "well-formed"),
+            ("real_token_share", "real tokens"),
+        ):
+            if full[key] is not None:
+                row[label] = f"{100 * full[key]:.0f}%"
+    from toksuite.compare.report import budget_text, groups_text
 
     footer = [f"budget: {budget_text(results['budget'])}"]
+    footer += [f"images {line}" for line in groups_text(results["quantization_groups"])]
     footer += [f"[yellow]skipped[/] {n}: {r}" for n, r in results["skipped"].items()]
     footer.append(f"report: {Path(config.out) / 'report.html'}")
     emit(

@@ -27,6 +27,11 @@ ON_ERROR = typer.Option(
     "stop", "--on-error", help="Bad image files: 'stop' with one line, or 'skip' and count them."
 )
 SEED = typer.Option(0, "--seed", help="Seed for splits, fitting and training.")
+BATCHING = typer.Option(
+    "bucket",
+    "--batching",
+    help="bucket: batches of similar lengths, little padding (default); random: uniform batches.",
+)
 PARAM = typer.Option(
     None, "--param", "-p", help="Encoder parameter KEY=VALUE (repeatable); see `toksuite encoders`."
 )

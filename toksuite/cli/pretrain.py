@@ -23,9 +23,16 @@ SHOWN = (
     ("tokens_per_s", "tokens/s"),
     ("images_per_s", "images/s"),
     ("mfu", "MFU"),
+    ("batching", "batching"),
+    ("real_token_share", "real-token share (real tokens / padded slots)"),
     ("final_train_loss", "final train loss"),
     ("heldout_loss", "held-out loss (nats/token)"),
+    ("bits_per_image", "held-out bits per image (code length)"),
     ("bits_per_pixel", "held-out bits per pixel"),
+    ("bits_per_dim", "held-out bits per dim"),
+    ("png_bits_per_pixel", "PNG bits per pixel (same images)"),
+    ("webp_bits_per_pixel", "WebP-lossless bits per pixel (same images)"),
+    ("psnr_db", "quantisation PSNR (dB)"),
     ("context", "context"),
     ("truncated", "sequences cut to context"),
     ("n_params", "parameters"),
@@ -55,6 +62,7 @@ def pretrain(
     train_flops: float = typer.Option(None, "--train-flops", help="Budget: training FLOPs."),
     time_s: float = typer.Option(None, "--time", help="Budget: wall-clock seconds of training."),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Images per step (all ranks)."),
+    batching: str = opt.BATCHING,
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
     warmup_steps: int = typer.Option(
         None, "--warmup-steps", help="Linear warmup steps (default 5% of the run, at most 500)."
@@ -65,6 +73,14 @@ def pretrain(
     ),
     seed: int = opt.SEED,
     log_every: int = typer.Option(10, "--log-every", help="Steps between metrics lines."),
+    eval_every: int = typer.Option(
+        None,
+        "--eval-every",
+        help="Steps between held-out evaluations (default: 8 in a run; 0: only at the end).",
+    ),
+    eval_images: int = typer.Option(
+        1000, "--eval-images", help="Held-out images of those evaluations (the final uses all)."
+    ),
     checkpoint_every: int = typer.Option(
         100, "--checkpoint-every", help="Steps between checkpoints (0: only at the end)."
     ),
@@ -82,8 +98,10 @@ def pretrain(
 ) -> None:
     """Pretrain the shared GPT-2 on one encoder's sequences; works under torchrun (DDP).
 
-    One image is one sequence ([BOS] + tokens). Writes RUN_DIR/config.json, metrics.jsonl,
-    checkpoint.pt, encoder/, model/ (transformers, safetensors), summary.json and loss.png.
+    One image is one sequence ([BOS] + tokens); batches group images of similar length
+    (--batching bucket) so that little compute goes to padding. Writes RUN_DIR/config.json,
+    metrics.jsonl, checkpoint.pt, encoder/, model/ (transformers, safetensors), summary.json,
+    heldout_bits.npy (each held-out image's code length) and loss.png.
     """
     from toksuite.registry import get_encoder_class
     from toksuite.train import pretrain as run_pretrain
@@ -105,12 +123,15 @@ def pretrain(
         train_flops=train_flops,
         time=time_s,
         batch_size=batch_size,
+        batching=batching,
         lr=lr,
         warmup_steps=warmup_steps,
         weight_decay=weight_decay,
         context=context,
         seed=seed,
         log_every=log_every,
+        eval_every=eval_every,
+        eval_images=eval_images,
         checkpoint_every=checkpoint_every,
         compile=compile_model,
         device=device,
@@ -120,5 +141,9 @@ def pretrain(
         summary = run_pretrain(config, out, resume=resume, force=force)
     if not summary:  # ranks other than 0 print nothing
         return
-    rows = [{"metric": label, "value": summary.get(key)} for key, label in SHOWN]
+    flat = summary | {
+        f"{codec}_bits_per_pixel": value["bits_per_pixel"]
+        for codec, value in summary.get("anchors", {}).items()
+    }
+    rows = [{"metric": label, "value": flat.get(key)} for key, label in SHOWN]
     emit(summary, as_json=as_json, rows=rows, title=f"Pretrained → {out}")

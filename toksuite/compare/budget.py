@@ -6,13 +6,14 @@
   costliest encoder spends in ``epochs`` epochs — so no encoder trains for fewer epochs than that.
 * ``time``: every encoder trains for the same wall-clock seconds.
 
-Why the FLOPs are planned here rather than passed to the loop as ``--train-flops``: the loop
-counts a step's FLOPs on the batch's padded width (its longest sequence, rounded up), which for
-variable-length encoders (BPE) is well above the mean length the loop's own planning assumes. So
-this module replays the loop's batches — the same per-epoch permutation, the same width rule and
-per-token formula — and gives each run the exact number of steps at which its counted FLOPs first
-reach the target (as an ``images`` budget of steps × batch). Each run then ends within one step's
-FLOPs of the target; the tests check this against the runs' own summaries.
+FLOPs count real tokens only: each sequence at its own length (`sequence_train_flops`), never the
+padding its batch adds, so a budget buys the same work on the data whatever the batching. Why the
+FLOPs are planned here rather than passed to the loop as ``--train-flops``: a step's FLOPs depend
+on which images it draws (a BPE image of 60 tokens costs far less than one of 900), so this module
+replays the loop's batches — the same `epoch_batches`, the same per-sequence formula — and gives
+each run the exact number of steps at which its counted FLOPs first reach the target (as an
+``images`` budget of steps × batch). Each run then ends within one step's FLOPs of the target; the
+tests check this against the runs' own summaries.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 from toksuite.compare.config import CompareConfig
 from toksuite.errors import ConfigError
 from toksuite.model import resolve_shape
-from toksuite.train.metrics import train_flops_per_token
-from toksuite.train.sequences import batch_width
+from toksuite.train.batching import epoch_batches
+from toksuite.train.metrics import sequence_train_flops
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class RunShape:
     context: int
     vocab_size: int  # the model's: encoder vocabulary + BOS
     batch_size: int
-    multiple: int  # batch widths are rounded up to this (8 on CPU, 64 on CUDA)
+    batching: str  # `toksuite.train.batching`
 
     @property
     def steps_per_epoch(self) -> int:
@@ -48,18 +49,15 @@ def step_flops(run: RunShape, model: str, seed: int, steps: int) -> np.ndarray:
     """Training FLOPs the loop counts at each of its first ``steps`` steps (same batches)."""
     shape = resolve_shape(model)
     out = np.zeros(steps)
-    perm, perm_epoch = None, -1
-    per_width: dict[int, float] = {}
+    batches, batches_epoch = [], -1
     for step in range(steps):
         epoch, position = divmod(step, run.steps_per_epoch)
-        if epoch != perm_epoch:  # as the loop: each epoch's order depends only on (seed, epoch)
-            perm_epoch = epoch
-            perm = np.random.default_rng([seed, epoch]).permutation(len(run.lengths))
-        index = perm[position * run.batch_size : (position + 1) * run.batch_size]
-        width = batch_width(run.lengths[index], run.context, run.multiple)
-        if width not in per_width:
-            per_width[width] = width * train_flops_per_token(shape, run.vocab_size, width)
-        out[step] = len(index) * per_width[width]
+        if epoch != batches_epoch:  # as the loop: each epoch's batches depend on (seed, epoch)
+            batches_epoch = epoch
+            batches = epoch_batches(
+                run.lengths, run.batch_size, seed=seed, epoch=epoch, batching=run.batching
+            )
+        out[step] = sequence_train_flops(shape, run.vocab_size, run.lengths[batches[position]])
     return out
 
 

@@ -15,6 +15,7 @@ time = 30           # time mode: wall seconds per encoder
 
 [train]
 batch_size = 64
+batching = "bucket"  # or "random"
 lr = 2e-3
 
 [probe]
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toksuite.errors import ConfigError
+from toksuite.train.batching import DEFAULT_BATCHING, check_batching
 
 BUILTIN_ENCODERS = ("pixels-grey", "pixels-rgb", "kmeans", "bpe-grey", "bpe-rgb", "bpe-bytelevel")
 BUDGET_MODES = ("epochs", "flops", "time")
@@ -60,12 +62,15 @@ class TrainSettings:
     """What every encoder's run shares (optimiser, schedule, batch); see `TrainConfig`."""
 
     batch_size: int = 64
+    batching: str = DEFAULT_BATCHING
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int | None = None
     weight_decay: float = 0.1
     context: int | None = None
     log_every: int = 5
+    eval_every: int | None = None  # held-out evaluations for the bits-vs-FLOPs curve
+    eval_images: int = 1000
     checkpoint_every: int = 50
 
 
@@ -130,6 +135,7 @@ class CompareConfig:
             raise ConfigError("--budget time needs --time SECONDS (wall seconds per encoder)")
         if b.train_flops is not None and not b.train_flops > 0:
             raise ConfigError(f"--train-flops {b.train_flops}: must be positive")
+        check_batching(self.train.batching)
         if self.attn not in ("sdpa", "eager"):
             raise ConfigError(f"--attn {self.attn!r}: expected sdpa or eager")
         if self.threads is not None and self.threads < 1:

@@ -18,15 +18,22 @@ from toksuite.io import write_bytes_atomic, write_json_atomic
 from toksuite.progress import status
 
 PLOTS = {
+    "bits_flops": "Held-out bits per pixel against training FLOPs",
+    "rate_distortion": "Bits per pixel against PSNR (the rate–distortion plane)",
     "squeeze": "Squeezing factor (H·W / tokens, held-out mean)",
     "flops": "Forward FLOPs per image",
-    "loss": "Training loss against training FLOPs",
     "probe": "Linear-probe accuracy per layer",
 }
 
 # (key, header, unit/definition) of the summary table, in order.
 SUMMARY_COLUMNS = (
     ("encoder", "encoder", "registry name"),
+    (
+        "images",
+        "images",
+        "which quantised images the row models: rows with the same letter have the same "
+        "quantize() on every held-out image, and their bits compare directly",
+    ),
     ("vocab", "vocab", "encoder vocabulary (the model adds one BOS id)"),
     ("tokens_per_image", "tokens/image", "mean tokens per held-out image"),
     ("squeeze", "squeeze", "mean over held-out images of H·W / tokens (paper §3.3)"),
@@ -35,23 +42,31 @@ SUMMARY_COLUMNS = (
     ("train_flops", "train FLOPs", "training FLOPs the run spent (6·N + 12·L·d·T per token)"),
     ("epochs", "epochs", "passes over the train split"),
     (
+        "real_token_share",
+        "real tokens",
+        "real tokens / padded token slots the model processed in training (1 = no padding)",
+    ),
+    (
         "bits_per_pixel",
         "bits/pixel",
-        "held-out NLL of the quantised image in bits per pixel; comparable only between encoders "
-        "that quantise alike (256 grey levels vs 10-level BPE symbols are different images)",
+        "held-out code length of the quantised image (sum of -log2 p over its tokens) / (H·W): "
+        "ranks every encoder; read it with PSNR, since rows with other letters model other images",
     ),
+    ("bits_per_dim", "bits/dim", "the same / (H·W·C)"),
     ("best_probe_layer", "probe layer", "layer with the best linear-probe test accuracy"),
     ("best_probe_accuracy", "probe acc", "its test accuracy"),
     ("well_formed_share", "well-formed", "share of unconditional samples decoded without repair"),
 )
 
 
-def summary_row(name: str, stages: dict[str, Any]) -> dict[str, Any]:
+def summary_row(name: str, stages: dict[str, Any], group: str | None) -> dict[str, Any]:
     fit, flops, run = (stages[s].result for s in ("fit", "flops", "pretrain"))
     probe = stages["probe"].result["runs"][0] if "probe" in stages else {}
     sample = stages["sample"].result if "sample" in stages else {}
     return {
         "encoder": name,
+        "images": group,
+        "quantization": run.get("quantization"),
         "vocab": fit["vocab"],
         "tokens_per_image": fit["tokens_mean"],
         "squeeze": fit["squeeze"],
@@ -59,7 +74,10 @@ def summary_row(name: str, stages: dict[str, Any]) -> dict[str, Any]:
         "fwd_flops_per_image": flops["fwd_flops"],
         "train_flops": run["train_flops"],
         "epochs": run["epochs"],
+        "real_token_share": run.get("real_token_share"),
+        "bits_per_image": run.get("bits_per_image"),
         "bits_per_pixel": run["bits_per_pixel"],
+        "bits_per_dim": run.get("bits_per_dim"),
         "best_probe_layer": probe.get("best_layer"),
         "best_probe_accuracy": probe.get("best_accuracy"),
         "well_formed_share": sample.get("well_formed_share"),
@@ -68,12 +86,71 @@ def summary_row(name: str, stages: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def quantization_groups(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Letter → the quantisation fingerprint and the encoders that share it (in report order)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for name, run in runs.items():
+        fp = run.get("quantization")
+        if fp is None:  # a run from before fingerprints were recorded
+            continue
+        match = next((g for g in groups.values() if g["fingerprint"] == fp), None)
+        if match is None:
+            letter = chr(ord("A") + len(groups)) if len(groups) < 26 else f"Q{len(groups)}"
+            match = groups[letter] = {"fingerprint": fp, "encoders": [], "psnr_db": run["psnr_db"]}
+        match["encoders"].append(name)
+    return groups
+
+
+def group_of(groups: dict[str, dict[str, Any]], name: str) -> str | None:
+    return next((k for k, g in groups.items() if name in g["encoders"]), None)
+
+
+def rate_distortion(runs: dict[str, dict[str, Any]], groups: dict) -> list[dict[str, Any]]:
+    """One row per encoder's model and per lossless codec on each group's images."""
+    keys = ("bits_per_image", "bits_per_pixel", "bits_per_dim")
+    rows = [
+        {
+            "method": name,
+            "kind": "model",
+            "images": group_of(groups, name),
+            **{k: run.get(k) for k in keys},
+            "psnr_db": run.get("psnr_db"),
+        }
+        for name, run in runs.items()
+    ]
+    for letter, group in groups.items():
+        anchors = runs[group["encoders"][0]].get("anchors", {})
+        for codec, bits in anchors.items():
+            rows.append(
+                {
+                    "method": f"{codec.upper()} ({letter})",
+                    "kind": "codec",
+                    "images": letter,
+                    **{k: bits[k] for k in keys},
+                    "psnr_db": group["psnr_db"],
+                }
+            )
+    return rows
+
+
+RD_COLUMNS = (
+    ("method", "method"),
+    ("images", "images"),
+    ("bits_per_image", "bits/image"),
+    ("bits_per_pixel", "bits/pixel"),
+    ("bits_per_dim", "bits/dim"),
+    ("psnr_db", "PSNR dB"),
+)
+
+
 def definitions() -> dict[str, str]:
     from toksuite.flops import CONVENTION
+    from toksuite.likelihood import DEFINITIONS as LIKELIHOOD
     from toksuite.sample import DEFINITIONS as SAMPLE
     from toksuite.squeeze import DEFINITIONS as SQUEEZE
 
     out = {key: text for key, _, text in SUMMARY_COLUMNS}
+    out |= {f"likelihood.{k}": v for k, v in LIKELIHOOD.items()}
     out |= {f"squeeze.{k}": v for k, v in SQUEEZE.items()}
     out |= {f"sample.{k}": v for k, v in SAMPLE.items()}
     out["flops_convention"] = CONVENTION
@@ -86,8 +163,10 @@ def definitions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- plots
-def write_plots(job, entries: dict[str, dict[str, Any]], rows: list[dict]) -> dict[str, str]:
-    from toksuite.plots import bar_plot, line_plot
+def write_plots(
+    job, entries: dict[str, dict[str, Any]], rows: list[dict], rd_rows: list[dict]
+) -> dict[str, str]:
+    from toksuite.plots import bar_plot, line_plot, rate_distortion_plot
     from toksuite.probe import plot_probe
     from toksuite.train.metrics import MetricsLog
     from toksuite.train.rundir import METRICS_FILE
@@ -113,17 +192,17 @@ def write_plots(job, entries: dict[str, dict[str, Any]], rows: list[dict]) -> di
     series = {}
     for name in names:
         records = MetricsLog(job.run_dir(name) / METRICS_FILE).read()
-        train = [r for r in records if r.get("event") == "train"]
-        series[name] = ([r["train_flops"] for r in train], [r["loss"] for r in train])
+        evals = [r for r in records if r.get("event") == "eval" and "bits_per_pixel" in r]
+        series[name] = ([r["train_flops"] for r in evals], [r["bits_per_pixel"] for r in evals])
     line_plot(
         series,
-        paths["loss"],
-        title=PLOTS["loss"],
-        xlabel="training FLOPs",
-        ylabel="train loss (nats/token)",
+        paths["bits_flops"],
+        title=PLOTS["bits_flops"],
+        xlabel="training FLOPs (real tokens)",
+        ylabel="held-out bits per pixel",
         logx=True,
-        markers=False,
     )
+    rate_distortion_plot(rd_rows, paths["rate_distortion"], title=PLOTS["rate_distortion"])
     probes = [
         entries[n]["stages"]["probe"].result for n in names if "probe" in entries[n]["stages"]
     ]
@@ -144,7 +223,10 @@ def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
     from toksuite.model import resolve_shape
 
     config = job.config
-    rows = [summary_row(name, e["stages"]) for name, e in entries.items()]
+    runs = {name: e["stages"]["pretrain"].result for name, e in entries.items()}
+    groups = quantization_groups(runs)
+    rows = [summary_row(n, e["stages"], group_of(groups, n)) for n, e in entries.items()]
+    rd_rows = rate_distortion(runs, groups)
     first = json.loads((job.run_dir(rows[0]["encoder"]) / "config.json").read_text())
     encoders = {}
     for name, e in entries.items():
@@ -177,16 +259,19 @@ def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
         "torch_threads": threads,
         "units": {
             "flops": "FLOPs = 2 × multiply-adds",
-            "bits_per_pixel": "bits per pixel of the quantised image",
+            "bits_per_pixel": "bits per pixel of the quantised image (the model's code length)",
+            "bits_per_dim": "bits per sub-pixel value (H·W·C)",
             "psnr_db": "dB, peak 255",
             "seconds": "wall-clock seconds",
         },
         "definitions": definitions(),
         "summary": rows,
+        "rate_distortion": rd_rows,
+        "quantization_groups": groups,
         "encoders": encoders,
         "skipped": skipped,
     }
-    results["plots"] = write_plots(job, entries, rows)
+    results["plots"] = write_plots(job, entries, rows, rd_rows)
     results["report"] = {"html": "report.html", "markdown": "report.md", "json": "results.json"}
     results = jsonable(results)
     write_json_atomic(job.out / "results.json", results)
@@ -214,13 +299,37 @@ def _cells(row: dict[str, Any]) -> list[str]:
         v = row.get(key)
         if key in ("fwd_flops_per_image", "train_flops") and v is not None:
             out.append(f"{v:.3g}")
-        elif key == "well_formed_share" and v is not None:
+        elif key in ("well_formed_share", "real_token_share") and v is not None:
             out.append(f"{100 * v:.0f}%")
         else:
             out.append(
                 fmt(v, 2 if key in ("tokens_per_image", "squeeze", "psnr_db", "epochs") else 3)
             )
     return out
+
+
+def rd_cells(row: dict[str, Any]) -> list[str]:
+    digits = {"bits_per_image": 1, "psnr_db": 2}
+    cells = [fmt(row.get(key), digits.get(key, 3)) for key, _ in RD_COLUMNS]
+    if row.get("psnr_db") is None:
+        cells[-1] = "lossless"
+    return cells
+
+
+def groups_text(groups: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per quantisation group: which encoders model the same images."""
+    return [
+        f"{letter}: {', '.join(g['encoders'])} (quantisation {g['fingerprint']})"
+        for letter, g in groups.items()
+    ]
+
+
+RD_NOTE = (
+    "Bits are the model's code length of each held-out quantised image (what an arithmetic coder "
+    "driven by the model would spend), PSNR the quantisation's distortion. Rows with the same "
+    "letter model the same images; PNG and WebP (lossless, Pillow) code those same images, one "
+    "file per image: a model above them has learned less than a general-purpose codec."
+)
 
 
 def budget_text(budget: dict[str, Any]) -> str:
@@ -262,6 +371,10 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in results["summary"]]
     lines += ["", *(f"- **{h}**: {t}" for _, h, t in SUMMARY_COLUMNS[1:])]
     lines += ["", f"FLOPs: {results['definitions']['flops_convention']}.", ""]
+    lines += ["## Rate–distortion", "", RD_NOTE, ""]
+    lines += ["| " + " | ".join(h for _, h in RD_COLUMNS) + " |", "|" + "---|" * len(RD_COLUMNS)]
+    lines += ["| " + " | ".join(rd_cells(r)) + " |" for r in results["rate_distortion"]]
+    lines += ["", *(f"- {line}" for line in groups_text(results["quantization_groups"])), ""]
     for name, reason in results["skipped"].items():
         lines.append(f"Skipped **{name}**: {reason}")
     for key, path in results["plots"].items():
@@ -291,7 +404,8 @@ figcaption{font-size:.85rem;color:#555} .samples{display:grid;
 dl{font-size:.85rem} dt{font-weight:600}
 dd{margin:0 0 .4rem 1rem;color:#444}
 pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.8rem}
-.skipped{color:#a15c00}
+.skipped{color:#a15c00} .wide{overflow-x:auto} .wide table{font-size:.82rem}
+.wide th,.wide td{padding:.3rem .45rem}
 """
 
 
@@ -319,6 +433,14 @@ def to_html(results: dict[str, Any], root: Path) -> str:
     )
     stage_head = "".join(
         f"<th>{e(k)}</th>" for k in next(iter(results["encoders"].values()))["stages"]
+    )
+    rd_head = "".join(f"<th>{e(h)}</th>" for _, h in RD_COLUMNS)
+    rd_body = "".join(
+        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in rd_cells(r)) + "</tr>"
+        for r in results["rate_distortion"]
+    )
+    rd_groups = "".join(
+        f"<li>{e(line)}</li>" for line in groups_text(results["quantization_groups"])
     )
     plots = "".join(
         f"<figure>{_img(root, path, PLOTS[key])}<figcaption>{e(PLOTS[key])}</figcaption></figure>"
@@ -351,8 +473,12 @@ def to_html(results: dict[str, Any], root: Path) -> str:
 × {m["n_embd"]}, {m["n_head"]} heads) · budget: {e(budget_text(results["budget"]))} ·
 {e(results["created"])} · toksuite {e(results["toksuite_version"])}</p>
 <h2>Summary</h2>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>
 {skipped}
+<h2>Rate–distortion</h2>
+<p>{e(RD_NOTE)}</p>
+<table><thead><tr>{rd_head}</tr></thead><tbody>{rd_body}</tbody></table>
+<ul>{rd_groups}</ul>
 <h2>Plots</h2><div class="plots">{plots}</div>
 <h2>Samples</h2><div class="samples">{samples or "<p>No samples.</p>"}</div>
 <h2>Definitions</h2><dl>{defs}</dl>

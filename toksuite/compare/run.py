@@ -57,6 +57,7 @@ class Comparison:
             limit=c.limit,
             model=c.model,
             batch_size=t.batch_size,
+            batching=t.batching,
             lr=t.lr,
             min_lr_ratio=t.min_lr_ratio,
             warmup_steps=t.warmup_steps,
@@ -64,6 +65,8 @@ class Comparison:
             context=t.context,
             seed=c.seed,
             log_every=t.log_every,
+            eval_every=t.eval_every,
+            eval_images=t.eval_images,
             checkpoint_every=t.checkpoint_every,
             device=c.device,
             **budget,
@@ -167,8 +170,6 @@ class Comparison:
         )
 
     def run_shape(self, name: str, flops: dict[str, Any]) -> RunShape:
-        from toksuite.train.distributed import choose_device
-
         raw = np.load(self.store.path(name, "flops", ".train_lengths.npy"))
         longest = max(int(raw.max(initial=0)), int(flops["tokens_max"]))
         context = (
@@ -176,13 +177,12 @@ class Comparison:
             if self.config.train.context is None
             else min(1 + longest, self.config.train.context)
         )
-        cuda = choose_device(self.config.device).type == "cuda"
         return RunShape(
             lengths=np.minimum(raw + 1, context),
             context=context,
             vocab_size=int(flops["vocab_size"]) + 1,
             batch_size=min(self.config.train.batch_size, len(raw)),
-            multiple=64 if cuda else 8,
+            batching=self.config.train.batching,
         )
 
     def pretrain(self, name: str, fit_fp: str, plan: Plan):

@@ -1,4 +1,10 @@
-"""Raw pixels: one token per grey pixel, or one per sub-pixel (iGPT's raw RGB sequence)."""
+"""Raw pixels: one token per grey pixel, or one per sub-pixel (iGPT's raw RGB sequence).
+
+``levels`` (default 256: the values themselves) quantises each value to that many bins with the
+image-BPE encoders' quantiser (`toksuite.encoders.symbols.Quantizer`, bin centres), so that
+``pixels-rgb -p levels=10`` models exactly the images ``bpe-rgb`` models: the matched control that
+separates what BPE's merges buy from what its quantisation buys.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,28 @@ from collections.abc import Sequence
 import numpy as np
 
 from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
+from toksuite.encoders.symbols import Quantizer
 
 
 class _PixelEncoder(Encoder):
-    """Ids are the 0–255 values themselves in raster order (R, G, B per pixel for RGB)."""
+    """Ids are the values' levels in raster order (R, G, B per pixel for RGB); with the default
+    256 levels, the 0–255 values themselves."""
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, levels: int = 256) -> None:
+        # One channel's bins: per-value, whatever the image's channels (RGB is 3 values a pixel).
+        self.quantizer = Quantizer(levels, 1)
+        self.levels = levels
 
     @property
     def vocab_size(self) -> int:
-        return 256
+        return self.levels
 
     def encode(self, image: np.ndarray) -> np.ndarray:
-        return self.check_image(image).reshape(-1).astype(ID_DTYPE)
+        values = self.check_image(image).reshape(-1)
+        return self.quantizer.level_of[values].astype(ID_DTYPE)
 
     def quantize(self, image: np.ndarray) -> np.ndarray:
-        return self.check_image(image).copy()
+        return self.quantizer.quantize(self.check_image(image))
 
     def sequence_length(self, height: int, width: int) -> int:
         return height * width * self.channels
@@ -32,9 +43,9 @@ class _PixelEncoder(Encoder):
         h, w, c = self.output_shape(shape)
         ids = self.ids_array(ids)
         notes = []
-        bad = (ids < 0) | (ids >= 256)
+        bad = (ids < 0) | (ids >= self.levels)
         if bad.any():
-            notes.append(f"{int(bad.sum())} ids outside 0..255 dropped")
+            notes.append(f"{int(bad.sum())} ids outside 0..{self.levels - 1} dropped")
             ids = ids[~bad]
         need = h * w * c
         if ids.size != need:
@@ -42,7 +53,7 @@ class _PixelEncoder(Encoder):
             # Pad with the last value seen (or black): the least surprising continuation.
             fill = ids[-1] if ids.size else 0
             ids = np.concatenate([ids[:need], np.full(max(0, need - ids.size), fill)])
-        image = ids.astype(np.uint8).reshape(h, w, c)
+        image = self.quantizer.centres[ids.astype(np.int64)].reshape(h, w, c)
         return Decoded(image, repairs=len(notes), notes=tuple(notes))
 
 
@@ -51,7 +62,7 @@ class GreyPixelEncoder(_PixelEncoder):
 
     name = "pixels-grey"
     channels = 1
-    description = "one token per grey pixel (256 values)"
+    description = "one token per grey pixel (256 values, or `levels` bins)"
 
 
 class RGBPixelEncoder(_PixelEncoder):
@@ -60,4 +71,6 @@ class RGBPixelEncoder(_PixelEncoder):
     name = "pixels-rgb"
     aliases = ("pixels",)
     channels = 3
-    description = "one token per sub-pixel R, G, B (256 values), iGPT's raw sequence"
+    description = (
+        "one token per sub-pixel R, G, B (256 values, or `levels` bins), iGPT's raw sequence"
+    )

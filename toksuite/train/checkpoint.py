@@ -64,6 +64,7 @@ def save_checkpoint(
     train_flops: float,
     tokens_seen: int,
     images_seen: int,
+    token_slots: int | None = None,
 ) -> None:
     """Write the checkpoint atomically (temporary file, then rename)."""
     payload = {
@@ -80,6 +81,7 @@ def save_checkpoint(
         "train_flops": train_flops,
         "tokens_seen": tokens_seen,
         "images_seen": images_seen,
+        "token_slots": token_slots,  # padded slots processed (for the real-token share)
     }
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(payload, tmp)

@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from toksuite.errors import ConfigError
+from toksuite.train.batching import DEFAULT_BATCHING, check_batching
 
 DEFAULT_EPOCHS = 20.0  # tiny preset on `digits`: about a minute on 2 CPU cores
+EVALS_PER_RUN = 8  # held-out evaluations during a run when --eval-every is not given
 BUDGET_FIELDS = ("epochs", "tokens", "images", "train_flops", "time")
 
 
@@ -34,6 +36,7 @@ class TrainConfig:
     train_flops: float | None = None
     time: float | None = None  # wall seconds
     batch_size: int = 64  # images per optimiser step, over all processes
+    batching: str = DEFAULT_BATCHING  # "bucket" (similar lengths per batch) or "random"
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int | None = None  # None → 5% of the steps, at most 500 (100 for --time)
@@ -46,6 +49,8 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     eval_batch_size: int = 64
+    eval_every: int | None = None  # steps between held-out evaluations; None → about 8 a run
+    eval_images: int = 1000  # held-out images those evaluations use (the final one uses all)
     compile: bool = False
     device: str = "auto"
     peak_flops: float | None = None
@@ -61,6 +66,11 @@ class TrainConfig:
             raise ConfigError("--batch-size and --log-every must be ≥ 1, --checkpoint-every ≥ 0")
         if self.context is not None and self.context < 2:
             raise ConfigError(f"--context {self.context}: needs room for BOS and one token")
+        check_batching(self.batching)
+        if self.eval_every is not None and self.eval_every < 0:
+            raise ConfigError(f"--eval-every {self.eval_every}: must be ≥ 0 (0: only at the end)")
+        if self.eval_images < 1:
+            raise ConfigError(f"--eval-images {self.eval_images}: must be ≥ 1")
 
     @property
     def budget(self) -> tuple[str, float]:
@@ -75,6 +85,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
+        # Runs saved before `batching` existed trained on random batches: resume them as they were.
+        data = {"batching": "random", **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -97,6 +109,15 @@ def total_steps(
         "train_flops": batch_size * flops_per_image,
     }[kind]
     return max(1, math.ceil(amount / per_step - 1e-9))
+
+
+def eval_interval(config: TrainConfig, steps: int | None) -> int:
+    """Steps between held-out evaluations during training (0: only the final one)."""
+    if config.eval_every is not None:
+        return config.eval_every
+    if steps is None:  # a wall-time budget: its length in steps is not known in advance
+        return 10 * config.log_every
+    return max(1, math.ceil(steps / EVALS_PER_RUN))
 
 
 def warmup_steps(config: TrainConfig, steps: int | None) -> int:

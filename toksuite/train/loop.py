@@ -7,6 +7,7 @@ GPU: the loss is accumulated on the device and read only at log steps.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
@@ -20,21 +21,30 @@ import numpy as np
 import torch
 
 from toksuite.errors import ConfigError
-from toksuite.io import write_json_atomic
+from toksuite.io import write_bytes_atomic, write_json_atomic
+from toksuite.likelihood import code_length_units, heldout_report
 from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape
 from toksuite.progress import progress_bar, status
 from toksuite.train import checkpoint as ckpt
 from toksuite.train import distributed
-from toksuite.train.config import TrainConfig, learning_rate, total_steps, warmup_steps
+from toksuite.train.batching import epoch_batches, padded_slots
+from toksuite.train.config import (
+    TrainConfig,
+    eval_interval,
+    learning_rate,
+    total_steps,
+    warmup_steps,
+)
 from toksuite.train.metrics import (
     MetricsLog,
     evaluate,
     mfu,
     peak_flops,
     plot_loss,
-    train_flops_per_token,
+    sequence_train_flops,
 )
 from toksuite.train.rundir import (
+    BITS_FILE,
     CONFIG_FILE,
     ENCODER_DIR,
     METRICS_FILE,
@@ -46,7 +56,7 @@ from toksuite.train.rundir import (
     save_model,
 )
 from toksuite.train.sequences import (
-    batch_width,
+    PaddedSequences,
     context_length,
     encode_images,
     make_batch,
@@ -139,7 +149,6 @@ def _pretrain(
             f"[yellow]warning:[/] --context {context}: {train.truncated} train and "
             f"{test.truncated} held-out sequences cut"
         )
-    h, w = dataset.image_shape[:2]
     train_dev = train.to(device)
 
     # ---- model, optimiser, budget
@@ -155,15 +164,21 @@ def _pretrain(
     if batch < d.world_size:
         raise ConfigError(f"--batch-size {batch} is smaller than the {d.world_size} processes")
     steps_per_epoch = len(train) // batch
-    mean_len = float(train.lengths.mean())
     steps = total_steps(
         config,
         n_images=len(train),
         batch_size=batch,
-        mean_tokens=mean_len,
-        flops_per_image=mean_len * train_flops_per_token(shape, vocab, round(mean_len)),
+        mean_tokens=float(train.lengths.mean()),
+        flops_per_image=sequence_train_flops(shape, vocab, train.lengths) / len(train),
     )
     warmup = warmup_steps(config, steps)
+    eval_every = eval_interval(config, steps)
+    # Evaluations during training use the first held-out images (the same ones every time); the
+    # final evaluation uses all of them, and the curve's last point is its value on those first.
+    n_eval = min(config.eval_images, len(test))
+    eval_subset = PaddedSequences(
+        test.tokens[:n_eval], test.lengths[:n_eval], test.bos_id, test.pad_id, 0
+    ).to(device)
     peak = peak_flops(device, config.peak_flops)
 
     resolved = {
@@ -192,14 +207,24 @@ def _pretrain(
         "context": context,
         "truncated": {"train": train.truncated, "heldout": test.truncated},
         "batch_size": batch,
+        "batching": config.batching,
         "steps": steps,
         "steps_per_epoch": steps_per_epoch,
         "warmup_steps": warmup,
+        "eval_every": eval_every,
+        "eval_images": n_eval,
         "world_size": d.world_size,
         "device": str(device),
     }
     metrics = MetricsLog(run_dir / METRICS_FILE)
-    state = {"step": 0, "elapsed": 0.0, "train_flops": 0.0, "tokens": 0, "images": 0}
+    state = {
+        "step": 0,
+        "elapsed": 0.0,
+        "train_flops": 0.0,
+        "tokens": 0,
+        "images": 0,
+        "slots": 0,
+    }
     if resume and (run_dir / ckpt.CHECKPOINT_NAME).is_file():
         payload = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT_NAME, device)
         model.load_state_dict(payload["model"])
@@ -211,6 +236,8 @@ def _pretrain(
             "train_flops": payload["train_flops"],
             "tokens": payload["tokens_seen"],
             "images": payload["images_seen"],
+            # None: a checkpoint written before token slots were counted (share unknown)
+            "slots": payload.get("token_slots"),
         }
         if d.is_main:
             metrics.truncate_after(state["step"])
@@ -234,7 +261,9 @@ def _pretrain(
         if device.type == "cuda"
         else nullcontext
     )
-    multiple = 64 if device.type == "cuda" else 8
+    # Batch widths are rounded up: to 64 on CUDA (tensor-core tiles), to 8 under torch.compile
+    # (fewer shapes to compile); on eager CPU every padded column is pure cost, so not at all.
+    multiple = 64 if device.type == "cuda" else 8 if config.compile else 1
 
     def save() -> None:
         if d.is_main:
@@ -249,13 +278,27 @@ def _pretrain(
                 train_flops=state["train_flops"],
                 tokens_seen=state["tokens"],
                 images_seen=state["images"],
+                token_slots=state["slots"],
             )
         d.barrier()
 
+    def evaluate_now() -> None:
+        """A held-out evaluation on the first images, recorded for the bits-vs-FLOPs curve."""
+        if d.is_main:
+            result, _ = evaluate(
+                model,
+                eval_subset,
+                image_shape=dataset.image_shape,
+                batch_size=config.eval_batch_size,
+                autocast=autocast,
+            )
+            metrics.append(eval_record(state, result))
+        d.barrier()
+
     model.train()
-    perm_epoch, perm = -1, np.zeros(0, np.int64)
+    epoch_of_batches, batches = -1, []
     running = torch.zeros((), device=device)
-    since = {"steps": 0, "tokens": 0, "images": 0, "flops": 0.0}
+    since = {"steps": 0, "tokens": 0, "images": 0, "flops": 0.0, "slots": 0}
     t_start = t_log = time.perf_counter()
     elapsed0 = state["elapsed"]
     last_loss = math.nan
@@ -271,10 +314,12 @@ def _pretrain(
                     break
             step = state["step"]
             epoch, position = divmod(step, steps_per_epoch)
-            if epoch != perm_epoch:  # each epoch's order depends only on (seed, epoch): resumable
-                perm_epoch = epoch
-                perm = np.random.default_rng([config.seed, epoch]).permutation(len(train))
-            global_index = perm[position * batch : (position + 1) * batch]
+            if epoch != epoch_of_batches:  # each epoch's batches depend only on (seed, epoch)
+                epoch_of_batches = epoch
+                batches = epoch_batches(
+                    train.lengths, batch, seed=config.seed, epoch=epoch, batching=config.batching
+                )
+            global_index = batches[position]
             index = global_index[d.rank :: d.world_size]
             input_ids, labels, _ = make_batch(train_dev, index, multiple=multiple)
             targets = int(train.lengths[index].sum()) - len(index)
@@ -290,19 +335,28 @@ def _pretrain(
                 autocast=autocast,
             )
 
-            # Counters come from the global batch on the host: identical on every process.
-            g_tokens = int(train.lengths[global_index].sum())
-            width = batch_width(train.lengths[global_index], context, multiple)
-            g_flops = len(global_index) * width * train_flops_per_token(shape, vocab, width)
+            # Counters come from the global batch on the host: identical on every process. FLOPs
+            # count real tokens only (each sequence at its own length): padding is not work done
+            # on the data, so budgets and MFU do not depend on how images were batched.
+            lengths = train.lengths[global_index]
+            g_tokens = int(lengths.sum())
+            g_flops = sequence_train_flops(shape, vocab, lengths)
+            g_slots = sum(  # each process pads its own shard to the shard's longest sequence
+                padded_slots(train.lengths[global_index[r :: d.world_size]], context, multiple)
+                for r in range(d.world_size)
+            )
             state["step"] += 1
             state["tokens"] += g_tokens
             state["images"] += len(global_index)
             state["train_flops"] += g_flops
+            if state["slots"] is not None:
+                state["slots"] += g_slots
             for key, value in (
                 ("steps", 1),
                 ("tokens", g_tokens),
                 ("images", len(global_index)),
                 ("flops", g_flops),
+                ("slots", g_slots),
             ):
                 since[key] += value
             advance(1)
@@ -321,6 +375,7 @@ def _pretrain(
                     "images_per_s": since["images"] / seconds,
                     "flops_per_s": since["flops"] / seconds,
                     "mfu": mfu(since["flops"] / seconds, peak),
+                    "real_token_share": since["tokens"] / max(since["slots"], 1),
                     "train_flops": state["train_flops"],
                     "tokens_seen": state["tokens"],
                     "images_seen": state["images"],
@@ -331,6 +386,12 @@ def _pretrain(
                 running.zero_()
                 since = dict.fromkeys(since, 0)
                 t_log = time.perf_counter()
+            if eval_every and state["step"] % eval_every == 0 and not done:
+                t_eval = time.perf_counter()
+                evaluate_now()
+                paused = time.perf_counter() - t_eval  # evaluation is not training time
+                t_start += paused
+                t_log += paused
             if config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
                 state["elapsed"] = elapsed0 + time.perf_counter() - t_start
                 save()
@@ -341,13 +402,17 @@ def _pretrain(
     # ---- the report (rank 0)
     summary: dict[str, Any] = {}
     if d.is_main:
-        result = evaluate(
+        result, bits = evaluate(
             model,
             test.to(device),
-            pixels_per_image=h * w,
+            image_shape=dataset.image_shape,
             batch_size=config.eval_batch_size,
             autocast=autocast,
         )
+        result |= heldout_report(enc, dataset.x_test, bits)
+        curve = code_length_units(bits[:n_eval], dataset.image_shape)  # the same images as above
+        metrics.append(eval_record(state, curve | {"heldout_images": n_eval}))
+        write_bits(run_dir / BITS_FILE, bits)
         save_model(model, run_dir / MODEL_DIR)
         history = metrics.read()
         train_rows = [r for r in history if r.get("event") == "train"]
@@ -366,6 +431,11 @@ def _pretrain(
             "tokens_per_s": state["tokens"] / max(total_time, 1e-9),
             "images_per_s": state["images"] / max(total_time, 1e-9),
             "mfu": mfu(state["train_flops"] / max(total_time, 1e-9), peak),
+            "batching": config.batching,
+            "token_slots": state["slots"],
+            "real_token_share": (
+                None if state["slots"] is None else state["tokens"] / max(state["slots"], 1)
+            ),
             "final_train_loss": train_rows[-1]["loss"] if train_rows else last_loss,
             **result,
             "context": context,
@@ -375,9 +445,25 @@ def _pretrain(
             "device": str(device),
             "world_size": d.world_size,
         }
-        metrics.append(
-            {"event": "eval", "step": state["step"], "train_flops": state["train_flops"], **result}
-        )
         write_json_atomic(run_dir / SUMMARY_FILE, summary)
         plot_loss(metrics.read(), run_dir / PLOT_FILE, title=f"{enc.name} · {config.model}")
     return summary
+
+
+def eval_record(state: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """A metrics.jsonl line of one held-out evaluation (a point of the bits-vs-FLOPs curve)."""
+    keep = ("heldout_loss", "bits_per_image", "bits_per_pixel", "bits_per_dim", "heldout_images")
+    return {
+        "event": "eval",
+        "step": state["step"],
+        "train_flops": state["train_flops"],
+        "tokens_seen": state["tokens"],
+        **{k: result[k] for k in keep if k in result},
+    }
+
+
+def write_bits(path: Path, bits: np.ndarray) -> None:
+    """Per held-out image code lengths (bits, float64) as a plain .npy, written atomically."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(bits, np.float64), allow_pickle=False)
+    write_bytes_atomic(path, buffer.getvalue())

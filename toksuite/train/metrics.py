@@ -1,10 +1,10 @@
-"""What a run reports: training FLOPs, MFU, held-out loss, bits per pixel, metrics.jsonl, plot."""
+"""What a run reports: training FLOPs, MFU, held-out loss and code length, metrics.jsonl, plot."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from toksuite.model import ModelShape
+from toksuite.train.batching import sorted_batches
 from toksuite.train.sequences import PaddedSequences, make_batch, token_nll
 
 
@@ -26,6 +27,17 @@ def train_flops_per_token(shape: ModelShape, vocab_size: int, seq_len: int) -> f
         n = vocab_size * d + n_layer * 12 * d * d  # tied head + blocks (biases/norms ≈ 0.1%)
         return float(6 * n + 12 * n_layer * d * seq_len)
     return float(flops_per_token(shape, vocab_size, int(seq_len), training=True))
+
+
+def sequence_train_flops(shape: ModelShape, vocab_size: int, lengths: np.ndarray) -> float:
+    """Training FLOPs of sequences of these lengths, each at its own length (no padding counted).
+
+    ``train_flops_per_token`` is ``a + b·T``, so n tokens at length n cost ``a·n + b·n²``.
+    """
+    lengths = np.asarray(lengths, np.float64)
+    a = train_flops_per_token(shape, vocab_size, 0)
+    b = train_flops_per_token(shape, vocab_size, 1) - a
+    return float(a * lengths.sum() + b * (lengths * lengths).sum())
 
 
 def peak_flops(device: torch.device, override: float | None = None) -> float | None:
@@ -45,47 +57,57 @@ def mfu(flops_per_second: float, peak: float | None) -> float | None:
     return None if not peak else flops_per_second / peak
 
 
-# ---------------------------------------------------------------------------- held-out loss / bpp
+# ---------------------------------------------------------------------------- held-out code length
 @torch.no_grad()
-def evaluate(
+def heldout_bits(
     model,
     data: PaddedSequences,
     *,
-    pixels_per_image: int,
     batch_size: int = 64,
     autocast: Callable[[], AbstractContextManager] = nullcontext,
-) -> dict[str, float]:
-    """Held-out loss (nats per token) and bits per pixel of the quantised image.
+) -> np.ndarray:
+    """Per image, the model's code length of its tokens in bits (float64, the images' order).
 
-    Bits per pixel of one image = NLL of all its encoder tokens given BOS (nats, summed) / (H·W) /
-    ln 2, averaged over images: comparable across encoders that share a quantisation, whatever their
-    sequence lengths. ``model(input_ids, use_cache=False)`` must return an object with ``.logits``.
+    Bits of one image = sum over its encoder tokens of -log2 p(token | BOS, previous tokens); see
+    `toksuite.likelihood`. Batches hold images of similar length (`sorted_batches`), so little is
+    padding. ``model(input_ids, use_cache=False)`` must return an object with ``.logits``.
     """
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
-    total_nll = 0.0
-    total_tokens = 0
-    per_image: list[np.ndarray] = []
-    for start in range(0, len(data), batch_size):
-        index = np.arange(start, min(start + batch_size, len(data)))
+    bits = np.zeros(len(data))
+    for index in sorted_batches(data.lengths, batch_size):
         input_ids, labels, _ = make_batch(data, index)
         with autocast():
             logits = model(input_ids, use_cache=False).logits
         nll = token_nll(logits, labels).double().sum(dim=1)
-        per_image.append(nll.cpu().numpy())
-        total_tokens += int(data.lengths[index].sum()) - len(index)  # BOS is never a target
+        bits[index] = nll.cpu().numpy() / math.log(2)
     if was_training:
         model.train()
-    nll_per_image = np.concatenate(per_image) if per_image else np.zeros(0)
-    total_nll = float(nll_per_image.sum())
-    bpp = nll_per_image / pixels_per_image / math.log(2)
-    return {
-        "heldout_loss": total_nll / max(total_tokens, 1),
-        "bits_per_pixel": float(bpp.mean()) if len(bpp) else math.nan,
-        "heldout_images": len(nll_per_image),
-        "heldout_tokens": total_tokens,
+    return bits
+
+
+def evaluate(
+    model,
+    data: PaddedSequences,
+    *,
+    image_shape: Sequence[int],
+    batch_size: int = 64,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+) -> tuple[dict[str, float], np.ndarray]:
+    """Held-out loss (nats per token) and code length (bits per image / pixel / dim), with the
+    per-image bits they come from."""
+    from toksuite.likelihood import code_length_units
+
+    bits = heldout_bits(model, data, batch_size=batch_size, autocast=autocast)
+    targets = int(data.lengths.sum()) - len(data)  # BOS is never a target
+    result = {
+        "heldout_loss": float(bits.sum()) * math.log(2) / max(targets, 1),
+        **code_length_units(bits, image_shape),
+        "heldout_images": len(bits),
+        "heldout_tokens": targets,
     }
+    return result, bits
 
 
 # ---------------------------------------------------------------------------- metrics.jsonl

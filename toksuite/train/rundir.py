@@ -14,11 +14,12 @@ from toksuite.train.checkpoint import CHECKPOINT_NAME
 from toksuite.train.config import TrainConfig
 
 ENCODER_DIR, MODEL_DIR = "encoder", "model"
-CONFIG_FILE, SUMMARY_FILE, METRICS_FILE, PLOT_FILE = (
+CONFIG_FILE, SUMMARY_FILE, METRICS_FILE, PLOT_FILE, BITS_FILE = (
     "config.json",
     "summary.json",
     "metrics.jsonl",
     "loss.png",
+    "heldout_bits.npy",  # per held-out image, the model's code length in bits (float64)
 )
 
 
@@ -68,7 +69,14 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
             )
         for name in (ENCODER_DIR, MODEL_DIR):
             shutil.rmtree(run_dir / name, ignore_errors=True)
-        for name in (CONFIG_FILE, SUMMARY_FILE, METRICS_FILE, PLOT_FILE, CHECKPOINT_NAME):
+        for name in (
+            CONFIG_FILE,
+            SUMMARY_FILE,
+            METRICS_FILE,
+            PLOT_FILE,
+            BITS_FILE,
+            CHECKPOINT_NAME,
+        ):
             (run_dir / name).unlink(missing_ok=True)
 
 

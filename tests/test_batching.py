@@ -1,0 +1,99 @@
+"""Length-aware batching: which images share a batch, what it saves, what it leaves alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from toksuite.compare.budget import RunShape, step_flops
+from toksuite.errors import ConfigError
+from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape
+from toksuite.train.batching import epoch_batches, padded_slots, sorted_batches
+from toksuite.train.metrics import sequence_train_flops, train_flops_per_token
+from toksuite.train.sequences import make_batch, pad_sequences
+
+
+def skewed_lengths(n=1000, seed=0) -> np.ndarray:
+    """Lengths spread like BPE's on CIFAR-10 (57–890, long tail)."""
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.lognormal(5.9, 0.45, n), 57, 890).astype(np.int64)
+
+
+def share(lengths, batches, multiple=1) -> float:
+    real = sum(int(lengths[b].sum()) for b in batches)
+    return real / sum(padded_slots(lengths[b], int(lengths.max()), multiple) for b in batches)
+
+
+def test_random_batching_is_the_epoch_permutation_cut_in_order():
+    lengths = skewed_lengths(100)
+    batches = epoch_batches(lengths, 8, seed=3, epoch=2, batching="random")
+    perm = np.random.default_rng([3, 2]).permutation(100)
+    assert len(batches) == 12  # 100 // 8 steps; the last 4 images of the permutation wait
+    assert np.array_equal(np.concatenate(batches), perm[:96])
+
+
+def test_bucketed_batches_use_the_same_images_with_far_less_padding():
+    lengths = skewed_lengths()
+    bucket = epoch_batches(lengths, 32, seed=0, epoch=0, batching="bucket")
+    random = epoch_batches(lengths, 32, seed=0, epoch=0, batching="random")
+    assert [len(b) for b in bucket] == [32] * 31
+    # the same images per epoch as random batching (the same ones left out), each once
+    assert sorted(np.concatenate(bucket)) == sorted(np.concatenate(random))
+    assert share(lengths, random) < 0.8 < 0.95 < share(lengths, bucket)
+    again = epoch_batches(lengths, 32, seed=0, epoch=0, batching="bucket")
+    assert all(np.array_equal(a, b) for a, b in zip(bucket, again, strict=True))  # resumable
+    other = epoch_batches(lengths, 32, seed=0, epoch=1, batching="bucket")
+    assert not all(np.array_equal(a, b) for a, b in zip(bucket, other, strict=True))
+    # batches come in random order, not sorted: the first ones are not all the shortest
+    means = [lengths[b].mean() for b in bucket]
+    assert means != sorted(means)
+
+
+def test_unknown_batching_is_one_clear_error():
+    with pytest.raises(ConfigError, match="--batching 'sorted': expected one of bucket, random"):
+        epoch_batches(skewed_lengths(10), 2, seed=0, epoch=0, batching="sorted")
+
+
+def test_sorted_batches_cover_every_image_once():
+    lengths = skewed_lengths(103)
+    batches = sorted_batches(lengths, 10)
+    assert sorted(np.concatenate(batches)) == list(range(103))
+    pairs = zip(batches, batches[1:], strict=False)
+    assert all(lengths[a].max() <= lengths[b].min() for a, b in pairs)
+
+
+def test_sequence_flops_count_each_sequence_at_its_own_length():
+    shape = resolve_shape("tiny")
+    lengths = np.array([3, 10, 65])
+    by_hand = sum(n * train_flops_per_token(shape, 50, n) for n in lengths)
+    assert sequence_train_flops(shape, 50, lengths) == pytest.approx(by_hand, rel=1e-12)
+
+
+@pytest.mark.parametrize("batching", ["bucket", "random"])
+def test_an_epochs_flops_do_not_depend_on_the_batching(batching):
+    lengths = skewed_lengths(64)
+    run = RunShape(lengths, int(lengths.max()), 100, 8, batching)
+    per_step = step_flops(run, "tiny", 0, run.steps_per_epoch)
+    expected = sum(
+        sequence_train_flops(resolve_shape("tiny"), 100, lengths[b])
+        for b in epoch_batches(lengths, 8, seed=0, epoch=0, batching="random")
+    )
+    assert per_step.sum() == pytest.approx(expected, rel=1e-12)
+
+
+def test_padded_batch_logits_equal_each_image_alone():
+    """Right padding under causal attention: every real position sees only its own image."""
+    torch.manual_seed(0)
+    model = build_model("tiny", 40, 64, seed=0, attn_implementation=CAUSAL_SDPA).eval()
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 39, size=n) for n in (5, 17, 30, 12)]
+    data = pad_sequences(seqs, bos_id=39, context=64)
+    batch = sorted_batches(data.lengths, 4)[0]
+    ids, _, _ = make_batch(data, batch, multiple=8)
+    with torch.no_grad():
+        together = model(ids, use_cache=False).logits
+        for row, i in enumerate(batch):
+            n = int(data.lengths[i])
+            alone = model(data.tokens[i : i + 1, :n], use_cache=False).logits
+            torch.testing.assert_close(together[row, :n], alone[0], rtol=1e-5, atol=1e-5)
