@@ -78,11 +78,16 @@ def test_an_image_file_round_trips_and_one_too_long_is_refused(run_dir, tmp_path
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"garbage", "not a toksuite compressed image"), (b"TSZ1\x08\x00\x08\x00\x03", "corrupt")],
+    [
+        (b"garbage", "not a toksuite compressed image"),
+        (b"TSZ1\x08\x00\x08\x00\x03", "corrupt, or not written by this run"),  # 3 channels
+        (b"TSZ1\xff\xff\xff\xff\x01", "corrupt, or not written by this run"),  # 65535² pixels
+        (b"TSZ1\x08\x00\x08\x00\x01\xff\xff\xff\x7f", "not written by this run"),  # 2³¹ tokens
+    ],
 )
 def test_bad_files_are_one_line(run_dir, tmp_path, content, message):
     bad = tmp_path / "bad.tsz"
-    bad.write_bytes(content.ljust(HEADER.size + 1, b"\x00") if message == "corrupt" else content)
+    bad.write_bytes(content.ljust(HEADER.size + 4, b"\x00") if content[:4] == b"TSZ1" else content)
     args = ["decompress", str(bad), "--run", str(run_dir), "-o", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and message in result.output

@@ -121,16 +121,25 @@ def compress_image(encoder, model, bos_id: int, image: np.ndarray) -> Compressed
     return Compressed(header + words.astype("<u4").tobytes(), len(ids), bits)
 
 
-def decompress_image(encoder, model, bos_id: int, data: bytes, *, name: str = "data") -> np.ndarray:
-    """A .tsz file's bytes → the quantised image it holds (H×W×C uint8)."""
+def decompress_image(
+    encoder, model, bos_id: int, data: bytes, *, shape: tuple[int, int], name: str = "data"
+) -> np.ndarray:
+    """A .tsz file's bytes → the quantised ``shape`` image it holds (H×W×C uint8)."""
     if len(data) < HEADER.size or data[:4] != MAGIC:
         raise DataError(f"{name}: not a toksuite compressed image (no {MAGIC.decode()} header)")
     _, h, w, c, n_tokens = HEADER.unpack_from(data)
     body = data[HEADER.size :]
-    if len(body) % 4 or c != encoder.channels or min(h, w) < 1:
-        raise DataError(f"{name}: corrupt file (shape {h}×{w}×{c}, {len(body)} payload bytes)")
+    too_long = 1 + n_tokens > model.config.n_positions
+    if len(body) % 4 or c != encoder.channels or (h, w) != tuple(shape) or too_long:
+        raise DataError(
+            f"{name}: corrupt, or not written by this run ({h}×{w}×{c}, {n_tokens} tokens, "
+            f"{len(body)} payload bytes; the run codes {shape[0]}×{shape[1]}×{encoder.channels})"
+        )
     words = np.frombuffer(body, "<u4").astype(np.uint32)
-    ids = decompress_ids(model, words, n_tokens, bos_id)
+    try:
+        ids = decompress_ids(model, words, n_tokens, bos_id)
+    except (ValueError, RuntimeError) as exc:  # the range decoder ran out of or choked on data
+        raise DataError(f"{name}: corrupt payload ({exc})") from None
     decoded = encoder.decode_checked(ids, (h, w))
     if decoded.repairs:  # a foreign model or a damaged file: the ids are not an image
         raise DataError(f"{name}: does not decode with this run ({'; '.join(decoded.notes)})")
@@ -195,7 +204,9 @@ def compress_files(
                 "out": str(path),
             }
             if verify:
-                back = decompress_image(run.encoder, run.model, bos, c.data, name=str(path))
+                back = decompress_image(
+                    run.encoder, run.model, bos, c.data, shape=image.shape[:2], name=str(path)
+                )
                 row["round_trip"] = bool(np.array_equal(back, run.encoder.quantize(image)))
             if reported is not None and name.startswith("heldout-"):
                 row["heldout_bits"] = float(reported[int(name.split("-")[1])])
@@ -231,7 +242,8 @@ def decompress_files(run_dir: str | Path, paths: list[Path], *, out: str | Path)
             data = path.read_bytes()
         except OSError as exc:
             raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        image = decompress_image(run.encoder, run.model, bos, data, name=str(path))
+        shape = tuple(run.config["data"]["image_shape"][:2])
+        image = decompress_image(run.encoder, run.model, bos, data, shape=shape, name=str(path))
         target = Path(out) / f"{path.stem}.png"
         write_png(target, image)
         rows.append({"file": str(path), "shape": list(image.shape), "out": str(target)})

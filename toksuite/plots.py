@@ -108,7 +108,7 @@ def rate_distortion_plot(
     title: str | None = None,
     dpi: int = 120,
 ) -> None:
-    """Bits per pixel (log) against PSNR: models as labelled dots, codecs as grey markers.
+    """Bits per pixel against PSNR: models as coloured dots, codecs as grey markers.
 
     ``rows`` are `toksuite.compare.report.rate_distortion` rows. Lossless rows (PSNR None) sit at
     a column of their own on the right, labelled "lossless".
@@ -139,11 +139,14 @@ def rate_distortion_plot(
             textcoords="offset points",
             ha="right",
         )
-    ax.set_yscale("log")
-    from matplotlib.ticker import ScalarFormatter
+    ys = [r["bits_per_pixel"] for r in rows if r.get("bits_per_pixel")]
+    if ys and max(ys) > 8 * min(ys):  # codecs far above the models (tiny images): a log axis
+        from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ticks = sorted(set(round(x, 1) for x in finite))
     ax.set_xticks([*ticks, lossless_x], [*(f"{t:g}" for t in ticks), "lossless"])
     ax.margins(x=0.25)
