@@ -28,12 +28,13 @@ def _figure(title: str | None, xlabel: str, ylabel: str, figsize: tuple[float, f
     return fig, ax
 
 
-def _save(fig, path: str | os.PathLike[str], dpi: int) -> None:
+def _save(fig, path: str | os.PathLike[str], dpi: int, *, tight: bool = False) -> None:
+    """Write ``fig`` as PNG atomically and close it; ``tight`` keeps a legend outside the axes."""
     import matplotlib.pyplot as plt
 
     try:
         with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png")
+            fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight" if tight else None)
     finally:
         plt.close(fig)
 
@@ -152,10 +153,4 @@ def rate_distortion_plot(
     ax.margins(x=0.25)
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+    _save(fig, path, dpi, tight=True)

@@ -39,7 +39,12 @@ SUMMARY_COLUMNS = (
     ("squeeze", "squeeze", "mean over held-out images of H·W / tokens (paper §3.3)"),
     ("psnr_db", "PSNR dB", "quantisation PSNR of the encoder (dB, peak 255); – when lossless"),
     ("fwd_flops_per_image", "fwd FLOPs/image", "forward FLOPs per held-out image (2 × MACs)"),
-    ("train_flops", "train FLOPs", "training FLOPs the run spent (6·N + 12·L·d·T per token)"),
+    (
+        "train_flops",
+        "train FLOPs",
+        "training FLOPs the run spent on real tokens, each sequence at its own length n "
+        "(6·N + 12·L·d·n per token; padding not counted)",
+    ),
     ("epochs", "epochs", "passes over the train split"),
     (
         "real_token_share",
