@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from toksuite.registry import PluginHost, create_encoder, load_encoder
+from toksuite.testing import check_constrained_sampling, check_grammar_accepts
 
 HOST = PluginHost(autoload=False)
 NAMES = HOST.encoders.names()
@@ -97,3 +98,25 @@ def test_save_load_keeps_ids(name, tmp_path):
     np.testing.assert_array_equal(loaded.encode(image), encoder.encode(image))
     assert loaded.fingerprint() == encoder.fingerprint()
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
+
+
+# ---------------------------------------------------------------------------- the grammar
+SHAPES = [(1, 1), (3, 5), (6, 4), (8, 8)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_encode_output_follows_the_grammar_and_covers_every_pixel(name):
+    encoder = fitted(name)
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(images_for(encoder.channels))
+    def check(image):
+        check_grammar_accepts(encoder, image)
+
+    check()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_constrained_sampling_from_random_scores_never_needs_a_repair(name, shape):
+    check_constrained_sampling(fitted(name), *shape)

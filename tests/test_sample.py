@@ -141,8 +141,15 @@ def test_a_model_that_emits_bos_still_writes_grids_and_counts_repairs(run_dir, t
         model.lm_head.weight[:, 0] = 0.0
         model.lm_head.weight[bos, 0] = 50.0
     model.save_pretrained(broken / "model")
+    # Constrained (the default), BOS is never allowed: every sample is an image anyway, and the
+    # importance weights say an unconstrained sampler would almost never write one.
     result = sample_run(broken, n_samples=4, n_completions=2)
-    assert result["well_formed_share"] == 0.0
+    assert result["constrained"] and result["well_formed_share"] == 1.0
+    assert result["completion_well_formed_share"] == 1.0
+    assert result["unconstrained_well_formed_share"] < 1e-6
+    assert all(s["repairs"] == 0 for s in result["samples"])
+    result = sample_run(broken, n_samples=4, n_completions=2, constrained=False)
+    assert result["well_formed_share"] == result["unconstrained_well_formed_share"] == 0.0
     assert result["completion_well_formed_share"] == 0.0
     assert all(s["repairs"] >= 1 for s in result["samples"])
     assert any("outside" in note for note in result["samples"][0]["notes"])
@@ -264,3 +271,33 @@ def test_variable_length_encoder_stops_when_the_image_is_complete(tmp_path, monk
             assert not encoder.decode_checked(ids[:-1], (8, 8)).ok
         else:
             assert len(ids) == room
+
+
+BUILT_IN = ["pixels-grey", "pixels-rgb", "kmeans", "bpe-grey", "bpe-rgb", "bpe-bytelevel"]
+BUILT_IN += ["bpe-bytelevel-grey", "bpe-rgb:rows=separator", "bpe-grey:rows=joined"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", BUILT_IN)
+def test_every_built_in_encoder_samples_only_images(spec, tmp_path, monkeypatch):
+    """A barely trained run of every built-in encoder: constrained samples and completions are
+    all well formed, the unconstrained share is a probability, and --unconstrained measures it."""
+    monkeypatch.setenv("TOKSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    name, _, param = spec.partition(":")
+    args = ["pretrain", "--out", str(tmp_path / "run"), "--encoder", name, "--limit", "120"]
+    args += ["--epochs", "1", "--batch-size", "32", "--json"]
+    args += ["-p", param] if param else []
+    args += ["-p", "k=16"] if name == "kmeans" else []
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(
+        app, ["sample", "--run", str(tmp_path / "run"), "-n", "6", "--completions", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["constrained"] and report["grammar"]
+    assert report["well_formed_share"] == report["completion_well_formed_share"] == 1.0
+    assert all(s["repairs"] == 0 and s["well_formed"] for s in report["samples"])
+    assert 0.0 <= report["unconstrained_well_formed_share"] <= 1.0
+    free = sample_run(tmp_path / "run", n_samples=6, n_completions=0, constrained=False)
+    assert not free["constrained"]
+    assert free["unconstrained_well_formed_share"] == free["well_formed_share"]

@@ -1,28 +1,35 @@
 """Linear probes on every layer of a pretrained run (iGPT §4, the paper's Figure 5).
 
 For each labelled image: one forward pass gives the hidden states of every layer (embedding output
-included); each layer is pooled over the image's tokens (layer norm without affine per position,
-then the mean, as iGPT; or the plain mean), padding and BOS excluded. A logistic regression per
-layer, on standardised features with its regularisation chosen on a validation split carved from
-train, then gives test accuracy. Two controls share the table: logistic regression on the raw
-pixels, and the same architecture with its initial (untrained) weights.
+included); each layer is pooled over the image's tokens, by every pooling asked for at once
+(`toksuite.pooling`: the mean over tokens, the mean over pixels, or a grid of pixel cells; layer
+norm first or not), padding and BOS excluded. A logistic regression per layer, on standardised
+features with its regularisation chosen on a validation split carved from train, then gives test
+accuracy. Two controls share the table: logistic regression on the raw pixels, and the same
+architecture with its initial (untrained) weights.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from toksuite.errors import ConfigError, DataError
 from toksuite.linear_probe import fit_probe, fit_probes
-
-Pool = Literal["ln-mean", "mean"]
-POOLS = ("ln-mean", "mean")
+from toksuite.pooling import (
+    DEFAULT_POOL,
+    PixelWeights,
+    PoolSpec,
+    parse_pool,
+    pixel_weights,
+    pool_hidden,
+)
 
 
 @dataclass
@@ -71,47 +78,68 @@ def random_init_model(run: Run):
 
 
 # ---------------------------------------------------------------------------- features
-def pool_hidden(hidden: torch.Tensor, lengths: torch.Tensor, pool: Pool) -> torch.Tensor:
-    """B×L×D → B×D: mean over positions 1..length-1 (the image's tokens; BOS and padding out)."""
-    hidden = hidden.float()
-    if pool == "ln-mean":
-        hidden = torch.nn.functional.layer_norm(hidden, hidden.shape[-1:])
-    positions = torch.arange(hidden.shape[1], device=hidden.device)
-    mask = (positions[None, :] >= 1) & (positions[None, :] < lengths[:, None])
-    mask = mask.to(hidden.dtype)[..., None]
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-
-
 @torch.no_grad()
-def layer_features(model, input_ids: torch.Tensor, lengths: torch.Tensor, pool: Pool):
-    """Pooled features of every layer (embeddings first) from ONE forward pass: list of B×D."""
+def layer_features(
+    model,
+    input_ids: torch.Tensor,
+    lengths: torch.Tensor,
+    pools: Sequence[PoolSpec | str] | PoolSpec | str,
+    weights: dict[str, torch.Tensor] | None = None,
+):
+    """Pooled features of every layer (embeddings first) from ONE forward pass.
+
+    One pool: a list of B×F per layer; several: pool name → that list. ``weights`` holds the
+    B×L×slots weights of each pixel-space pool (`PixelWeights.dense`).
+    """
+    single = isinstance(pools, PoolSpec | str)
+    specs = [
+        p if isinstance(p, PoolSpec) else parse_pool(p) for p in ([pools] if single else pools)
+    ]
     out = model.transformer(input_ids, output_hidden_states=True, use_cache=False)
-    return [pool_hidden(h, lengths, pool) for h in out.hidden_states]
+    pooled = {
+        s.name: [pool_hidden(h, lengths, s, (weights or {}).get(s.name)) for h in out.hidden_states]
+        for s in specs
+    }
+    return pooled[specs[0].name] if single else pooled
 
 
 def extract_features(
-    model, data, *, pool: Pool = "ln-mean", batch_size: int = 64, device: torch.device
-) -> list[np.ndarray]:
-    """Per-layer N×D features for a `PaddedSequences`, batched (bf16 autocast on CUDA)."""
+    model,
+    data,
+    *,
+    pools: Sequence[PoolSpec],
+    pixels: dict[str, PixelWeights] | None = None,
+    batch_size: int = 64,
+    device: torch.device,
+) -> dict[str, list[np.ndarray]]:
+    """Pool name → per-layer N×F features of a `PaddedSequences`, batched (bf16 autocast on CUDA).
+
+    ``pixels`` holds the token-to-pixel weights of the pixel-space pools (`pixel_weights`).
+    """
     from toksuite.model import causal_sdpa
     from toksuite.train.batching import sorted_batches
     from toksuite.train.sequences import host_to_device, make_batch
 
     model = model.to(device).eval()
     data = data.to(device)
-    features: list[np.ndarray] = []
+    features: dict[str, list[np.ndarray]] = {}
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     with causal_sdpa(model):  # right-padded, no mask: padding only follows the image tokens
         # Batches of similar lengths waste little on padding; rows go back to the images' order.
         for index in sorted_batches(data.lengths, batch_size):
             input_ids, _, _ = make_batch(data, index)
             lengths = host_to_device(data.lengths[index], device)
+            weights = {
+                name: w.dense(index, input_ids.shape[1], data.lengths[index])
+                for name, w in (pixels or {}).items()
+            }
             with autocast:
-                layers = layer_features(model, input_ids, lengths, pool)
-            if not features:
-                features = [np.zeros((len(data), f.shape[1]), np.float32) for f in layers]
-            for out, f in zip(features, layers, strict=True):
-                out[index] = f.float().cpu().numpy()
+                layers = layer_features(model, input_ids, lengths, pools, weights)
+            for name, pooled in layers.items():
+                if name not in features:
+                    features[name] = [np.zeros((len(data), f.shape[1]), np.float32) for f in pooled]
+                for out, f in zip(features[name], pooled, strict=True):
+                    out[index] = f.float().cpu().numpy()
     return features
 
 
@@ -146,7 +174,7 @@ def probe(
     run_dirs: list[str | Path],
     *,
     data: str | None = None,
-    pool: Pool = "ln-mean",
+    pool: str | Sequence[str] = DEFAULT_POOL,
     resolution: tuple[int, int] | None = None,
     crop: tuple[int, int, int, int] | None = None,
     limit: int | None = None,
@@ -155,7 +183,11 @@ def probe(
     seed: int = 0,
     random_control: bool = True,
 ) -> dict[str, Any]:
-    """Probe every layer of each run; the same images (train/test) for all runs and controls."""
+    """Probe every layer of each run; the same images (train/test) for all runs and controls.
+
+    ``pool``: one pooling or several (`toksuite.pooling`), all from the same forward passes; each
+    run's entry holds every pooling's scores under ``by_pool``, and the first one's at its top.
+    """
     from dataclasses import replace
 
     from toksuite.data import load_dataset
@@ -164,12 +196,20 @@ def probe(
     from toksuite.train.rundir import load_options
     from toksuite.train.sequences import encode_images, pad_sequences
 
-    if pool not in POOLS:
-        raise ConfigError(f"--pool {pool!r}: expected one of {', '.join(POOLS)}")
+    specs = [parse_pool(p) for p in ([pool] if isinstance(pool, str) else pool)]
+    if not specs or len({s.name for s in specs}) != len(specs):
+        raise ConfigError(f"--pool: give each pooling once ({', '.join(s.name for s in specs)})")
     if not run_dirs:
         raise ConfigError("give at least one --run")
     dev = choose_device(device)
-    result: dict[str, Any] = {"data": data, "pool": pool, "runs": [], "controls": {}}
+    names = [s.name for s in specs]
+    result: dict[str, Any] = {
+        "data": data,
+        "pool": names[0],
+        "pools": names,
+        "runs": [],
+        "controls": {},
+    }
     for i, run_dir in enumerate(run_dirs):
         run = load_run(run_dir)
         options = TrainConfig.from_dict(run.config["options"])
@@ -185,11 +225,14 @@ def probe(
         if not dataset.labelled:
             raise DataError(f"{spec}: probing needs labelled images (train and test)")
         context, bos = run.config["context"], run.config["model"]["bos_id"]
-        splits = [
-            pad_sequences(
-                encode_images(run.encoder, x, progress=False), bos_id=bos, context=context
-            )
-            for x in (dataset.x_train, dataset.x_test)
+        encoded = [
+            encode_images(run.encoder, x, progress=False) for x in (dataset.x_train, dataset.x_test)
+        ]
+        splits = [pad_sequences(ids, bos_id=bos, context=context) for ids in encoded]
+        shape = dataset.x_train.shape[1:3]
+        pixels = [
+            {s.name: pixel_weights(run.encoder, ids, shape, s) for s in specs if s.in_pixels}
+            for ids in encoded
         ]
         models = [("trained", run.model)]
         if random_control:
@@ -201,13 +244,21 @@ def probe(
             "context": context,
             "truncated": splits[0].truncated + splits[1].truncated,
         }
+        entry["by_pool"] = {name: {} for name in names}
         for kind, model in models:
             feats = [
-                extract_features(model, s, pool=pool, batch_size=batch_size, device=dev)
-                for s in splits
+                extract_features(
+                    model, split, pools=specs, pixels=w, batch_size=batch_size, device=dev
+                )
+                for split, w in zip(splits, pixels, strict=True)
             ]
-            scores = probe_layers(feats[0], dataset.y_train, feats[1], dataset.y_test, seed=seed)
-            entry.update(scores) if kind == "trained" else entry.update(random_init=scores)
+            for name in names:
+                scores = probe_layers(
+                    feats[0][name], dataset.y_train, feats[1][name], dataset.y_test, seed=seed
+                )
+                pooled = entry["by_pool"][name]
+                pooled.update(scores) if kind == "trained" else pooled.update(random_init=scores)
+        entry.update(entry["by_pool"][names[0]])
         result["runs"].append(entry)
         if i == 0:
             result["controls"]["raw_pixels"] = raw_pixel_control(dataset, seed)

@@ -7,16 +7,20 @@ alone and the same seed gives the same samples. On CPU it runs at the speed of `
 against 0.132 s, small × 64 0.92 s against 1.14 s, small × 256 7.1 s against 6.9 s) and lets each
 sample stop as soon as its image is complete.
 
-How long a sample is:
+What a sample may contain (``constrained``, the default): each step samples only the ids the
+encoder's grammar allows next (`toksuite.encoders.grammar`: a BPE token must fit what is left of
+its row, byte-fallback tokens must spell a pixel, never BOS), applied as a logits mask on the
+device (`toksuite.constrain`), so every sample and completion is an image of the run's shape and
+stops exactly when its last pixel is written. How often an unconstrained sampler would have
+written a well-formed image is estimated from the same samples (importance weights) and reported
+beside it. ``constrained=False`` (``--unconstrained``) lets the model write any id, BOS included:
+a sample stops when the grammar says its image is complete, and one that leaves the grammar runs
+to its token budget and is decoded with repairs. An encoder without a grammar (a plugin that
+defines none, with no fixed length) is sampled unconstrained and stops at the shortest sequence
+that decodes without repair.
 
-* encoders with a fixed length (``encoder.sequence_length(H, W)``: pixels, palettes) generate
-  exactly that many tokens (fewer only when the run's context is shorter);
-* encoders without one (BPE) have no end token — training sequences end in padding that is never a
-  target — so a sample stops at the shortest sequence that decodes without repair (its image is
-  complete), or at the context. One that never completes is decoded whole and counted as malformed.
-
-The BOS id may come out of the model: it is not an encoder id, and every encoder's ``decode`` drops
-out-of-range ids and counts a repair, so such a sample counts as malformed.
+Token budget: ``sequence_length`` tokens for fixed-length encoders, else the run's context minus
+BOS and prompt; constrained sampling also leaves room to finish the image within it.
 """
 
 from __future__ import annotations
@@ -29,18 +33,30 @@ from typing import Any
 import numpy as np
 import torch
 
+from toksuite.constrain import GrammarMask
 from toksuite.errors import ConfigError, DataError
 
 SAMPLES_PNG, COMPLETIONS_PNG, SAMPLES_JSON = "samples.png", "completions.png", "samples.json"
 DEFAULT_DIR = "samples"
 
 DEFINITIONS = {
+    "constrained": (
+        "true when every step sampled only the ids the encoder's grammar allows (the default)"
+    ),
     "well_formed_share": (
-        "share of unconditional samples whose tokens decoded without any repair "
-        "(Decoded.repairs == 0): only valid encoder ids (BOS or any out-of-range id is malformed) "
-        "and exactly the tokens an image of the run's shape needs (right row lengths, right count)"
+        "share of unconditional samples that decode without any repair (Decoded.repairs == 0) "
+        "and that the encoder's grammar accepts: only encoder ids (no BOS), no token across a "
+        "row end, exactly the pixels of the run's shape; 1 by construction when constrained"
+    ),
+    "unconstrained_well_formed_share": (
+        "the well-formed share of a sampler that may write any id (same temperature, top-k, "
+        "top-p): measured when unconstrained; when constrained, estimated without drawing one "
+        "unconstrained sample, as the mean over samples of the product over steps of "
+        "p_unconstrained(chosen id) / p_constrained(chosen id), an unbiased importance-sampling "
+        "estimate of that probability"
     ),
     "completion_well_formed_share": "the same share for the completions (prompt + continuation)",
+    "completion_unconstrained_well_formed_share": "the same estimate for the completions",
     "completion_psnr_db": (
         "PSNR in dB (peak 255) of the completed rows (below the prompt) against the same rows of "
         "the ground truth as the encoder quantises it (encoder.quantize: what a perfect model "
@@ -54,8 +70,9 @@ DEFINITIONS = {
     ),
     "prompt_rows": "rows given as the prompt: floor(prompt_fraction × H), at most H - 1",
     "stop_rule": (
-        "fixed-length encoders generate exactly encoder.sequence_length(H, W) tokens; others stop "
-        "at the shortest sequence that decodes without repair, or at the context length"
+        "a sample stops when the encoder's grammar says its image is complete (fixed-length "
+        "encoders: after sequence_length(H, W) tokens), or at its token budget (the context); "
+        "an encoder without a grammar stops at the shortest sequence that decodes without repair"
     ),
     "mean_sample_tokens": "mean number of tokens generated per unconditional sample (BOS excluded)",
 }
@@ -97,13 +114,19 @@ def generate(
     processors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     generator: torch.Generator,
     is_complete: Callable[[int, np.ndarray], bool] | None = None,
+    grammar: GrammarMask | None = None,
+    constrained: bool = False,
     pad_id: int = 0,
 ) -> list[np.ndarray]:
     """Sample a continuation of ``[BOS] + prompt`` for each prompt, as one batch.
 
-    Row i stops after ``max_new_tokens[i]`` tokens or as soon as ``is_complete(i, new_ids)``.
-    Prompts of different lengths are left-padded with an attention mask and explicit positions,
-    so every row sees exactly what it would see alone.
+    Row i stops after ``max_new_tokens[i]`` tokens, or as soon as its image is complete: when
+    ``grammar`` (a `GrammarMask` over the batch) says so, else when ``is_complete(i, new_ids)``.
+    With ``constrained``, each step samples only the ids the grammar allows (the mask goes on
+    before the processors, as in ``transformers``) and ``grammar.log_weight`` gathers
+    log p(unconstrained) - log p(constrained) of every chosen id. Prompts of different lengths
+    are left-padded with an attention mask and explicit positions, so every row sees exactly what
+    it would see alone.
     """
     device = generator.device
     n = len(prompts)
@@ -125,6 +148,8 @@ def generate(
     )[:, None]
     new: list[list[int]] = [[] for _ in range(n)]
     done = limits <= 0
+    if grammar is not None:
+        done |= grammar.done.cpu().numpy()
     cache, step_ids, history = None, ids, ids
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     while not done.all():
@@ -132,16 +157,31 @@ def generate(
         with autocast:
             out = model(step_ids, cache=cache, use_cache=True, logits_to_keep=1, **extra)
         cache = out.cache
-        scores = processors(history, out.logits[:, -1].float())
-        probs = torch.softmax(scores, dim=-1)
-        step_ids = torch.multinomial(probs, 1, generator=generator)
+        logits = out.logits[:, -1].float()
+        if constrained and grammar is not None:
+            scores = processors(history, logits.masked_fill(~grammar.allowed(), -torch.inf))
+            step_ids = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
+            # log p_free(id) - log p_masked(id), from the two normalisers (no full log-softmax).
+            free = processors(history, logits)
+            ratio = (free.gather(1, step_ids) - scores.gather(1, step_ids))[:, 0]
+            ratio += torch.logsumexp(scores, -1) - torch.logsumexp(free, -1)
+            active = torch.as_tensor(~done, device=device)
+            grammar.log_weight += torch.where(active, ratio.double(), 0.0)
+        else:
+            scores = processors(history, logits)
+            step_ids = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
+        if grammar is not None:
+            grammar.advance(step_ids[:, 0])
+            complete = grammar.done.cpu().numpy()
         history = torch.cat([history, step_ids], dim=1)
         chosen = step_ids[:, 0].tolist()
         for i in np.flatnonzero(~done):
             new[i].append(chosen[i])
-            if len(new[i]) >= limits[i] or (
-                is_complete is not None and is_complete(int(i), np.asarray(new[i], np.int64))
-            ):
+            if len(new[i]) >= limits[i]:
+                done[i] = True
+            elif grammar is not None:
+                done[i] = complete[i]
+            elif is_complete is not None and is_complete(int(i), np.asarray(new[i], np.int64)):
                 done[i] = True
         if padded:
             mask = torch.cat([mask, torch.ones_like(step_ids)], dim=1)
@@ -170,8 +210,13 @@ def sample_run(
     seed: int = 0,
     batch_size: int = 16,
     device: str | None = None,
+    constrained: bool = True,
 ) -> dict[str, Any]:
-    """Write samples.png, completions.png and samples.json for a run; return the numbers."""
+    """Write samples.png, completions.png and samples.json for a run; return the numbers.
+
+    ``constrained`` (the default) samples only what the encoder's grammar allows, so every sample
+    is an image of the run's shape; False samples any id, as the model would alone.
+    """
     from toksuite.grids import completion_grid, prompt_image, sample_grid, save_png
     from toksuite.io import write_json_atomic
     from toksuite.probe import load_run
@@ -191,6 +236,10 @@ def sample_run(
     prompt_rows = prompt_row_count(prompt_fraction, height)
     context, bos_id = int(config["context"]), int(config["model"]["bos_id"])
     fixed = encoder.sequence_length(height, width)
+    grammar = encoder.grammar(height, width)
+    if grammar is None and constrained:
+        status(f"[yellow]warning:[/] {encoder.name} has no grammar: sampling unconstrained")
+    constrained = constrained and grammar is not None
     dev = choose_device(device or "auto")
     model = run.model.to(dev).eval()
     out = Path(out_dir) if out_dir is not None else run.path / DEFAULT_DIR
@@ -201,30 +250,69 @@ def sample_run(
         room = context - 1 - prompt_len
         return room if fixed is None else min(room, fixed - prompt_len)
 
-    def run_batches(prompts: list[np.ndarray], stream: int, label: str) -> list[np.ndarray]:
+    def start_state(prompt: np.ndarray, room: int, label: str):
+        """The grammar state after ``prompt``; refuse what cannot end as an image in ``room``."""
+        try:
+            state = grammar.walk(prompt).state
+        except DataError as exc:
+            raise DataError(
+                f"{label}: the prompt breaks {encoder.name}'s grammar ({exc})"
+            ) from None
+        if constrained and grammar.fewest_tokens(state) > room:
+            raise ConfigError(
+                f"{run.label}: the context ({context}) leaves {room} tokens after the prompt, "
+                f"and an image needs at least {grammar.fewest_tokens(state)}; "
+                "sample with --unconstrained"
+            )
+        return state
+
+    def run_batches(prompts: list[np.ndarray], stream: int, label: str):
         from toksuite.progress import progress_bar
 
         generator = torch.Generator(device=dev).manual_seed(int(seeds[stream]) % 2**63)
         outputs: list[np.ndarray] = []
+        weights: list[float] = []
         with progress_bar(label, len(prompts)) as advance:
             for start in range(0, len(prompts), batch_size):
                 batch = prompts[start : start + batch_size]
+                rooms = [budget(len(p)) for p in batch]
 
                 def complete(i: int, new: np.ndarray, batch=batch) -> bool:
                     return encoder.decode_checked(np.concatenate([batch[i], new]), shape).ok
 
+                mask = None
+                if grammar is not None:
+                    states = [start_state(p, r, label) for p, r in zip(batch, rooms, strict=True)]
+                    mask = GrammarMask(grammar, states, rooms, width=bos_id + 1, device=dev)
                 new = generate(
                     model,
                     batch,
                     bos_id=bos_id,
-                    max_new_tokens=[budget(len(p)) for p in batch],
+                    max_new_tokens=rooms,
                     processors=processors,
                     generator=generator,
-                    is_complete=None if fixed is not None else complete,
+                    is_complete=complete,
+                    grammar=mask,
+                    constrained=constrained,
                 )
                 outputs += [np.concatenate([p, x]) for p, x in zip(batch, new, strict=True)]
+                if mask is not None:
+                    weights += torch.exp(mask.log_weight).tolist()
                 advance(len(batch))
-        return outputs
+        return outputs, weights
+
+    def well_formed(sequence: np.ndarray, decoded) -> bool:
+        """Decoded without repair and, where the encoder has a grammar, written by its rules."""
+        if not decoded.ok:
+            return False
+        try:
+            return grammar is None or grammar.walk(sequence).complete
+        except DataError:
+            return False
+
+    def unconstrained_share(oks: list[bool], weights: list[float]) -> float:
+        # Constrained: the importance-sampling estimate (mean weight); else the share itself.
+        return float(np.mean(weights)) if constrained else float(np.mean(oks))
 
     result: dict[str, Any] = {
         "run": str(run.path),
@@ -243,9 +331,13 @@ def sample_run(
         "top_p": top_p,
         "seed": seed,
         "batch_size": batch_size,
+        "constrained": constrained,
+        "grammar": grammar is not None,
         "data": None,
         "well_formed_share": None,
+        "unconstrained_well_formed_share": None,
         "completion_well_formed_share": None,
+        "completion_unconstrained_well_formed_share": None,
         "completion_psnr_db": None,
         "completion_psnr_original_db": None,
         "mean_sample_tokens": None,
@@ -259,15 +351,19 @@ def sample_run(
     samples: list[dict[str, Any]] = []
     if n_samples:
         empty = np.zeros(0, np.int64)
-        sequences = run_batches([empty] * n_samples, 0, f"{run.label}: sampling")
+        sequences, weights = run_batches([empty] * n_samples, 0, f"{run.label}: sampling")
         decoded = [encoder.decode_checked(s, shape) for s in sequences]
+        oks = [well_formed(s, d) for s, d in zip(sequences, decoded, strict=True)]
         samples = [
-            {"tokens": len(s), "repairs": d.repairs, "notes": list(d.notes)}
-            for s, d in zip(sequences, decoded, strict=True)
+            {"tokens": len(s), "repairs": d.repairs, "well_formed": ok, "notes": list(d.notes)}
+            for s, d, ok in zip(sequences, decoded, oks, strict=True)
         ]
+        for record, weight in zip(samples, weights, strict=False):
+            record["importance_weight"] = weight
         save_png(sample_grid([d.image for d in decoded]), out / SAMPLES_PNG)
         result.update(
-            well_formed_share=float(np.mean([d.ok for d in decoded])),
+            well_formed_share=float(np.mean(oks)),
+            unconstrained_well_formed_share=unconstrained_share(oks, weights),
             mean_sample_tokens=float(np.mean([len(s) for s in sequences])),
             samples_png=str(out / SAMPLES_PNG),
         )
@@ -286,8 +382,9 @@ def sample_run(
             else np.zeros(0, np.int64)
             for t in truths
         ]
-        sequences = run_batches(prompts, 1, f"{run.label}: completing")
+        sequences, weights = run_batches(prompts, 1, f"{run.label}: completing")
         decoded = [encoder.decode_checked(s, shape) for s in sequences]
+        oks = [well_formed(s, d) for s, d in zip(sequences, decoded, strict=True)]
         quantised = [encoder.quantize(t) for t in truths]
         err_q, err_o = [], []
         for i, (d, q, t) in enumerate(zip(decoded, quantised, truths, strict=True)):
@@ -301,6 +398,7 @@ def sample_run(
                     "prompt_tokens": len(prompts[i]),
                     "tokens": len(sequences[i]),
                     "repairs": d.repairs,
+                    "well_formed": oks[i],
                     "notes": list(d.notes),
                     "psnr_db": _psnr_from_mse(err_q[-1]),
                     "psnr_original_db": _psnr_from_mse(err_o[-1]),
@@ -310,7 +408,8 @@ def sample_run(
         save_png(completion_grid(shown, [d.image for d in decoded], truths), out / COMPLETIONS_PNG)
         result.update(
             data=spec,
-            completion_well_formed_share=float(np.mean([d.ok for d in decoded])),
+            completion_well_formed_share=float(np.mean(oks)),
+            completion_unconstrained_well_formed_share=unconstrained_share(oks, weights),
             completion_psnr_db=_psnr_from_mse(float(np.mean(err_q))),
             completion_psnr_original_db=_psnr_from_mse(float(np.mean(err_o))),
             completions_png=str(out / COMPLETIONS_PNG),

@@ -12,6 +12,7 @@ from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit
 from toksuite.compare.config import BUILTIN_ENCODERS, DEFAULT_EPOCHS, DEFAULT_OUT
 from toksuite.model import PRESET_HELP
+from toksuite.pooling import DEFAULT_POOL, POOL_HELP
 
 COLUMNS = {
     "encoder": "encoder",
@@ -29,6 +30,7 @@ COLUMNS = {
     "best_probe_layer": "probe layer",
     "best_probe_accuracy": "probe acc",
     "well_formed_share": "well-formed",
+    "unconstrained_well_formed_share": "unconstrained",
 }
 
 
@@ -117,7 +119,9 @@ def compare(
     ),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (default 2e-3)."),
     seed: int = typer.Option(None, "--seed", help="Seed for splits, fitting, training, sampling."),
-    pool: str = typer.Option(None, "--pool", help="Probe pooling: ln-mean (default) or mean."),
+    pool: str = typer.Option(
+        None, "--pool", help=f"Probe pooling (default {DEFAULT_POOL}): {POOL_HELP}."
+    ),
     probe: bool = typer.Option(
         None, "--probe/--no-probe", help="Run the linear probes (default on)."
     ),
@@ -125,6 +129,11 @@ def compare(
     n_samples: int = typer.Option(None, "--samples", help="Unconditional samples (default 16)."),
     temperature: float = typer.Option(
         None, "--temperature", help="Sampling temperature (default 1)."
+    ),
+    unconstrained: bool = typer.Option(
+        None,
+        "--unconstrained",
+        help="Sample any id instead of only what each encoder's grammar allows (see `sample`).",
     ),
     device: str = typer.Option(None, "--device", help="auto (default), cpu, cuda or cuda:N."),
     threads: int = typer.Option(
@@ -162,7 +171,12 @@ def compare(
         "budget": _given(mode=budget, epochs=epochs, train_flops=train_flops, time=time_s),
         "train": _given(batch_size=batch_size, batching=batching, lr=lr),
         "probe": _given(enabled=probe, pool=pool),
-        "sample": _given(enabled=sample, n_samples=n_samples, temperature=temperature),
+        "sample": _given(
+            enabled=sample,
+            n_samples=n_samples,
+            temperature=temperature,
+            constrained=None if unconstrained is None else not unconstrained,
+        ),
     }
     cli |= {k: v for k, v in sections.items() if v}
     config = build_config(file=config_file, cli=cli)
@@ -171,17 +185,15 @@ def compare(
         cli["params"] = encoder_params(names, param)
         config = build_config(file=config_file, cli=cli)
     results = run_compare(config)
+    from toksuite.compare.report import SHARE_COLUMNS, budget_text, groups_text
+
     rows = [{label: row.get(key) for key, label in COLUMNS.items()} for row in results["summary"]]
     for row, full in zip(rows, results["summary"], strict=True):
         for key in ("fwd FLOPs/img", "train FLOPs"):
             row[key] = f"{row[key]:.3g}"
-        for key, label in (
-            ("well_formed_share", "well-formed"),
-            ("real_token_share", "real tokens"),
-        ):
+        for key in SHARE_COLUMNS:
             if full[key] is not None:
-                row[label] = f"{100 * full[key]:.0f}%"
-    from toksuite.compare.report import budget_text, groups_text
+                row[COLUMNS[key]] = f"{100 * full[key]:.0f}%"
 
     footer = [f"budget: {budget_text(results['budget'])}"]
     footer += [f"images {line}" for line in groups_text(results["quantization_groups"])]

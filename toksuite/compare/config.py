@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toksuite.errors import ConfigError
+from toksuite.pooling import DEFAULT_POOL
 from toksuite.train.batching import DEFAULT_BATCHING, check_batching
 
 BUILTIN_ENCODERS = ("pixels-grey", "pixels-rgb", "kmeans", "bpe-grey", "bpe-rgb", "bpe-bytelevel")
@@ -77,7 +78,7 @@ class TrainSettings:
 @dataclass
 class ProbeSettings:
     enabled: bool = True
-    pool: str = "ln-mean"
+    pool: str = DEFAULT_POOL
     batch_size: int = 64
     random_control: bool = True
 
@@ -92,6 +93,7 @@ class SampleSettings:
     top_k: int | None = None
     top_p: float | None = None
     batch_size: int = 16
+    constrained: bool = True  # only what the encoder's grammar allows (see `toksuite.sample`)
 
 
 SECTIONS = {

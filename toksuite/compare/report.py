@@ -15,6 +15,7 @@ from typing import Any
 
 from toksuite.formatting import fmt, jsonable
 from toksuite.io import write_bytes_atomic, write_json_atomic
+from toksuite.pooling import DEFAULT_POOL
 from toksuite.progress import status
 
 PLOTS = {
@@ -59,9 +60,28 @@ SUMMARY_COLUMNS = (
     ),
     ("bits_per_dim", "bits/dim", "the same / (H·W·C)"),
     ("best_probe_layer", "probe layer", "layer with the best linear-probe test accuracy"),
-    ("best_probe_accuracy", "probe acc", "its test accuracy"),
-    ("well_formed_share", "well-formed", "share of unconditional samples decoded without repair"),
+    (
+        "best_probe_accuracy",
+        "probe acc",
+        f"its test accuracy with the probe's pooling (default {DEFAULT_POOL}; toksuite.pooling)",
+    ),
+    (
+        "well_formed_share",
+        "well-formed",
+        "share of unconditional samples that decode without repair and follow the encoder's "
+        "grammar (1 when sampling is constrained to it: the default)",
+    ),
+    (
+        "unconstrained_well_formed_share",
+        "unconstrained",
+        "the same share for a sampler that may write any id: how well the model learned the "
+        "grammar (estimated from the constrained samples' importance weights, or measured with "
+        "--unconstrained)",
+    ),
 )
+
+
+SHARE_COLUMNS = ("well_formed_share", "unconstrained_well_formed_share", "real_token_share")
 
 
 def summary_row(name: str, stages: dict[str, Any], group: str | None) -> dict[str, Any]:
@@ -86,6 +106,7 @@ def summary_row(name: str, stages: dict[str, Any], group: str | None) -> dict[st
         "best_probe_layer": probe.get("best_layer"),
         "best_probe_accuracy": probe.get("best_accuracy"),
         "well_formed_share": sample.get("well_formed_share"),
+        "unconstrained_well_formed_share": sample.get("unconstrained_well_formed_share"),
         "completion_well_formed_share": sample.get("completion_well_formed_share"),
         "completion_psnr_db": sample.get("completion_psnr_db"),
     }
@@ -161,8 +182,9 @@ def definitions() -> dict[str, str]:
     out["flops_convention"] = CONVENTION
     out["completion_psnr_db"] = SAMPLE["completion_psnr_db"]
     out["probe"] = (
-        "logistic regression per layer on pooled hidden states (layer 0 = embeddings), C chosen on "
-        "a validation split of train, accuracy on the test split"
+        "logistic regression per layer on pooled hidden states (layer 0 = embeddings; the "
+        "pooling is the probe's `pool`, see toksuite.pooling), C chosen on a validation split of "
+        "train, accuracy on the test split"
     )
     return out
 
@@ -288,11 +310,16 @@ def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
 
 def _sample_section(job, result: dict[str, Any]) -> dict[str, Any]:
     keep = {k: v for k, v in result.items() if k not in ("samples", "completions", "definitions")}
+
+    def malformed(records: list[dict[str, Any]]) -> int:
+        return sum(not r.get("well_formed", r["repairs"] == 0) for r in records)
+
+    samples, completions = result.get("samples", []), result.get("completions", [])
     keep["repairs"] = {
-        "samples": sum(s["repairs"] for s in result.get("samples", [])),
-        "malformed_samples": sum(s["repairs"] > 0 for s in result.get("samples", [])),
-        "completions": sum(s["repairs"] for s in result.get("completions", [])),
-        "malformed_completions": sum(s["repairs"] > 0 for s in result.get("completions", [])),
+        "samples": sum(s["repairs"] for s in samples),
+        "malformed_samples": malformed(samples),
+        "completions": sum(s["repairs"] for s in completions),
+        "malformed_completions": malformed(completions),
     }
     return keep
 
@@ -304,7 +331,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
         v = row.get(key)
         if key in ("fwd_flops_per_image", "train_flops") and v is not None:
             out.append(f"{v:.3g}")
-        elif key in ("well_formed_share", "real_token_share") and v is not None:
+        elif key in SHARE_COLUMNS and v is not None:
             out.append(f"{100 * v:.0f}%")
         else:
             out.append(

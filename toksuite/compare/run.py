@@ -271,7 +271,10 @@ class Comparison:
             compute,
             upstream=(pretrain_fp,),
             artefacts=present,
-            describe=lambda r: f"well-formed {_share(r['well_formed_share'])}",
+            describe=lambda r: (
+                f"well-formed {_share(r['well_formed_share'])} "
+                f"(unconstrained {_share(r.get('unconstrained_well_formed_share'))})"
+            ),
         )
 
 

@@ -5,7 +5,9 @@ Contract (checked by the property tests for every registered encoder):
 * ``decode(encode(x), x.shape) == quantize(x)`` bit for bit — lossless on its own output;
 * ``0 <= id < vocab_size`` for every id ``encode`` returns;
 * ``decode`` never raises on a malformed sequence (model output): it returns an image of the
-  requested shape and counts what it had to repair (`decode_checked`).
+  requested shape and counts what it had to repair (`decode_checked`);
+* every sequence ``grammar(H, W)`` lets a sampler build decodes with no repair, and ``encode``'s
+  own output is one of them (`toksuite.encoders.grammar`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, ClassVar, Literal, Self, get_args, get_origin
 
 import numpy as np
 
+from toksuite.encoders.grammar import TokenGrammar
 from toksuite.errors import DataError, EncoderParamError, ManifestError, NotFittedError
 from toksuite.io import atomic_dir
 
@@ -196,6 +199,33 @@ class Encoder(ABC):
     def sequence_length(self, height: int, width: int) -> int | None:
         """Tokens per image of this size when that is fixed (pixels, palettes), else None."""
         return None
+
+    def grammar(self, height: int, width: int) -> TokenGrammar | None:
+        """Which ids may come next in a sequence of an H×W image (constrained sampling).
+
+        The default serves fixed-length encoders: any id, exactly ``sequence_length`` tokens, the
+        units in raster order (``sequence_length / (H·W)`` tokens per pixel). Encoders whose
+        sequences vary in length (BPE) build their own (`TokenGrammar.from_atoms`); None means
+        "no grammar": samples are then drawn unconstrained.
+        """
+        length = self.sequence_length(height, width)
+        if length is None:
+            return None
+        return TokenGrammar.fixed_length(self.vocab_size, length, height * width)
+
+    def token_pixels(
+        self, ids: Sequence[int] | np.ndarray, shape: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(token index, flat pixel index) pairs of a well-formed sequence: what each token covers.
+
+        Read from `grammar` (`Walk.coverage`); a pixel that several tokens carry (the values of an
+        RGB pixel, the bytes of a byte-fallback character) is listed once per token.
+        """
+        height, width, _ = self.output_shape(shape)
+        grammar = self.grammar(height, width)
+        if grammar is None:
+            raise DataError(f"{self.name}: no grammar, so no map from tokens to pixels")
+        return grammar.coverage(ids)
 
     # ------------------------------------------------------------------ helpers for subclasses
     def check_image(self, image: np.ndarray) -> np.ndarray:

@@ -48,12 +48,14 @@ import numpy as np
 
 from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
 from toksuite.encoders.bpe_kernel import MergeTable
+from toksuite.encoders.grammar import NOT_AN_ATOM, TokenGrammar
 from toksuite.encoders.symbols import (
     BYTE_TOKEN,
     Quantizer,
     codepoints_to_text,
     fit_length,
     symbol_codepoints,
+    symbols_to_text,
     text_to_symbols,
     utf8_bytes,
 )
@@ -127,6 +129,20 @@ class HFTokenizerEncoder(Encoder):
     def _symbols_to_image(self, symbols: np.ndarray, shape: tuple[int, int, int]) -> Decoded:
         raise NotImplementedError
 
+    def _build_grammar(self, height: int, width: int) -> TokenGrammar:
+        """The grammar of an H×W image's sequences (see `grammar`)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ grammar
+    def grammar(self, height: int, width: int) -> TokenGrammar:
+        """Tokens whose pixels fit what is left of the row (or image), byte-fallback tokens only
+        where they spell a character, separators only at row ends; built once per size."""
+        self._check_fitted()
+        cache = self.__dict__.setdefault("_grammars", {})
+        if (height, width) not in cache:
+            cache[(height, width)] = self._build_grammar(height, width)
+        return cache[(height, width)]
+
     # ------------------------------------------------------------------ fitting
     @property
     def is_fitted(self) -> bool:
@@ -159,6 +175,7 @@ class HFTokenizerEncoder(Encoder):
         if (self._table.flat == -1).any():
             raise ManifestError(f"{self.name}: the tokenizer has tokens outside its alphabet")
         self.tokenizer_ = tokenizer
+        self.__dict__.pop("_grammars", None)  # grammars of the previous tokenizer
 
     @property
     def vocab_size(self) -> int:
@@ -348,6 +365,33 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
             grid = flat.reshape(h, w)
             notes += [note] if note else []
         return Decoded(self.quantizer.image(grid), len(notes), tuple(notes))
+
+    def _build_grammar(self, height: int, width: int) -> TokenGrammar:
+        assert self._table is not None
+        flat = self._table.flat
+        # Symbols stay units, byte b of a fallback token becomes atom -1 - b, separators none.
+        atoms = np.where(
+            flat >= 0, flat, np.where(flat <= BYTE_MARK, -1 - (BYTE_MARK - flat), NOT_AN_ATOM)
+        )
+        tokens = np.split(atoms, self._table.offsets[1:])
+        # Bytes may spell only the symbols that have no token of their own (what encode writes).
+        single = self._table.lengths == 1
+        own = flat[self._table.offsets[single]]
+        spelled = np.setdiff1d(np.arange(self.quantizer.n_symbols), own[own >= 0])
+        have = set((BYTE_MARK - flat[flat <= BYTE_MARK]).tolist())
+        characters = (
+            [c.encode() for c in symbols_to_text(spelled) if set(c.encode()) <= have]
+            if have
+            else []
+        )
+        separator = self.rows == "separator"
+        return TokenGrammar.from_atoms(
+            tokens,
+            segments=[width] * height if self.rows != "joined" else [height * width],
+            unit_pixels=np.arange(height * width),
+            characters=characters,
+            separator=self.tokenizer_.token_to_id(ROW_SEPARATOR) if separator else None,
+        )
 
     # ------------------------------------------------------------------ training
     def _new_tokenizer(self) -> Any:

@@ -23,6 +23,7 @@ import numpy as np
 
 from toksuite.encoders.base import Decoded
 from toksuite.encoders.bpe import HFTokenizerEncoder
+from toksuite.encoders.grammar import NOT_AN_ATOM, TokenGrammar
 from toksuite.encoders.symbols import Quantizer, codepoints_to_text, fit_length
 from toksuite.errors import EncoderParamError
 
@@ -125,6 +126,18 @@ class ByteLevelBPEEncoder(HFTokenizerEncoder):
         if note:
             notes.append(note)
         return Decoded(self.quantizer.image(flat.reshape(h, w)), len(notes), tuple(notes))
+
+    def _build_grammar(self, height: int, width: int) -> TokenGrammar:
+        assert self._table is not None
+        flat = self._table.flat  # bytes of UTF-8 text (-1: a character no byte stands for)
+        tokens = np.split(np.where(flat >= 0, -1 - flat, NOT_AN_ATOM), self._table.offsets[1:])
+        pixels = np.flatnonzero(self.symbol_of >= 0)
+        return TokenGrammar.from_atoms(
+            tokens,
+            segments=[height * width],  # the text has no row breaks: tokens may span rows
+            unit_pixels=np.arange(height * width),
+            characters=[chr(c).encode() for c in pixels.tolist() if not 0xD800 <= c < 0xE000],
+        )
 
 
 class ByteLevelGreyBPEEncoder(ByteLevelBPEEncoder):

@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 from toksuite.encoders.symbols import Quantizer
 from toksuite.errors import EncoderParamError, ManifestError, NotFittedError
 from toksuite.registry import PluginHost, create_encoder, load_encoder
+from toksuite.testing import check_constrained_sampling, check_grammar_accepts
 
 from toksuite_bpe_extras.palette_bpe import PaletteBPEEncoder
 from toksuite_bpe_extras.scan_bpe import HilbertBPEEncoder, SnakeBPEEncoder
@@ -48,6 +49,20 @@ def test_lossless_on_its_quantisation(name, params):
         np.testing.assert_array_equal(decoded.image, encoder.quantize(image))
 
     check()
+
+
+@pytest.mark.parametrize(("name", "params"), CASES, ids=IDS)
+def test_grammar_accepts_encode_and_constrained_samples_decode_clean(name, params):
+    encoder = fitted(name, **params)
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(images)
+    def check(image):
+        check_grammar_accepts(encoder, image)
+
+    check()
+    for shape in ((1, 1), (5, 3), (8, 8)):
+        check_constrained_sampling(encoder, *shape)
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=IDS)

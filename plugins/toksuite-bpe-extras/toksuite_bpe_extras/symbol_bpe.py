@@ -22,6 +22,7 @@ from typing import Any, Self
 import numpy as np
 from toksuite.encoders.base import Decoded, Encoder
 from toksuite.encoders.bpe import fit_sample
+from toksuite.encoders.grammar import TokenGrammar
 from toksuite.encoders.symbols import (
     codepoints_to_text,
     fit_length,
@@ -206,6 +207,23 @@ class SymbolBPEEncoder(Encoder):
         flat[scan_order(self.scan, height, width)] = symbols  # back from scan order to raster
         image = self._symbols_to_image(flat.reshape(height, width))
         return Decoded(image, repairs=len(notes), notes=tuple(notes))
+
+    # ------------------------------------------------------------------ grammar
+    def grammar(self, height: int, width: int) -> TokenGrammar:
+        """What a sampler may write next: tokens whose pixels fit what is left of the segment.
+
+        Units are pixels along the scan, so ``unit_pixels`` is the scan order itself.
+        """
+        self._check_fitted()
+        n = height * width
+        step = width if self.segment is None else self.segment
+        segments = (
+            [n] if not step or step >= n else [step] * (n // step) + [n % step] * (n % step > 0)
+        )
+        tokens = np.split(self._table.flat, self._table.offsets[1:])
+        return TokenGrammar.from_atoms(
+            tokens, segments=segments, unit_pixels=scan_order(self.scan, height, width)
+        )
 
     # ------------------------------------------------------------------ persistence
     def _save_state(self, directory: Path) -> None:

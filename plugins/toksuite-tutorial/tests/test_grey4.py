@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from toksuite.registry import PluginHost
+from toksuite.testing import check_constrained_sampling, check_grammar_accepts
 
 from toksuite_tutorial import grey4
 from toksuite_tutorial.grey4 import Grey4Encoder
@@ -45,6 +46,13 @@ def test_decode_repairs_malformed_sequences(ids, repairs):
     decoded = encoder.decode_checked(ids, (2, 3))
     assert decoded.image.shape == (2, 3, 1) and decoded.image.dtype == np.uint8
     assert decoded.repairs == repairs and len(decoded.notes) == repairs
+
+
+def test_the_default_grammar_makes_every_constrained_sample_an_image():
+    # A fixed-length encoder gets its grammar from `sequence_length`: any id, H·W tokens.
+    for shape in ((1, 1), (2, 3), (8, 8)):
+        check_constrained_sampling(encoder, *shape)
+    check_grammar_accepts(encoder, np.arange(12, dtype=np.uint8).reshape(3, 4) * 20)
 
 
 def test_registered_through_the_hook():
