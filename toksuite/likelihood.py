@@ -73,6 +73,36 @@ def psnr_db(originals: np.ndarray, quantised: np.ndarray) -> float | None:
     return None if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def psnr_per_image_db(originals: np.ndarray, quantised: np.ndarray) -> list[float | None]:
+    """`psnr_db` of each image on its own (None where an image is reproduced exactly)."""
+    return [psnr_db(a[None], b[None]) for a, b in zip(originals, quantised, strict=True)]
+
+
+def ssim_per_image(originals: np.ndarray, quantised: np.ndarray) -> list[float | None]:
+    """Each image's SSIM (scikit-image ``structural_similarity``, data range 255, uniform
+    7×7 windows, channels averaged), or None for an image smaller than a 3×3 window.
+
+    Windows shrink to the largest odd size that fits an image under 7 pixels a side.
+    """
+    from skimage.metrics import structural_similarity
+
+    out: list[float | None] = []
+    for a, b in zip(originals, quantised, strict=True):
+        side = min(7, a.shape[0], a.shape[1])
+        win = side if side % 2 else side - 1
+        if win < 3:
+            out.append(None)
+            continue
+        out.append(
+            float(
+                structural_similarity(
+                    a, b, data_range=255, channel_axis=2 if a.ndim == 3 else None, win_size=win
+                )
+            )
+        )
+    return out
+
+
 def fingerprint(quantised: np.ndarray) -> str:
     """A short hash of the quantised images (shape included): equal iff the same images."""
     digest = hashlib.sha256(repr(quantised.shape).encode())

@@ -1,4 +1,4 @@
-"""Small PNG plots shared by the commands (squeeze vs vocab, FLOPs vs resolution, loss, probes).
+"""Small PNG plots shared by the commands (squeeze vs vocab and vs PSNR, FLOPs vs resolution …).
 
 matplotlib runs on the Agg backend (no display needed) and every file is written atomically.
 """
@@ -152,5 +152,74 @@ def rate_distortion_plot(
     ax.set_xticks([*ticks, lossless_x], [*(f"{t:g}" for t in ticks), "lossless"])
     ax.margins(x=0.25)
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _save(fig, path, dpi, tight=True)
+
+
+def frontier_plot(
+    points: Sequence[Mapping],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    recipe: Sequence[str] = ("bpe-bytelevel", "bpe-bytelevel-grey"),
+    dpi: int = 120,
+) -> None:
+    """Squeeze against PSNR, a point per encoder × setting, the Pareto front as a line.
+
+    ``points``: mappings with ``encoder``, ``label``, ``squeeze``, ``psnr_db`` (None: lossless,
+    drawn at the right edge) and ``pareto``. Rows of ``recipe`` (the paper's own) are starred.
+    """
+    finite = [p["psnr_db"] for p in points if p["psnr_db"] is not None]
+    lossless_x = (max(finite) + 3) if finite else 50.0
+    fig, ax = _figure(title, "PSNR of the quantisation (dB)", "squeeze (H·W / tokens)", (7.2, 4.8))
+    colours: dict[str, str] = {}
+    for p in points:
+        x = lossless_x if p["psnr_db"] is None else p["psnr_db"]
+        first = p["encoder"] not in colours
+        colour = colours.setdefault(p["encoder"], f"C{len(colours) % 10}")
+        starred = p["encoder"] in recipe
+        ax.scatter(
+            x,
+            p["squeeze"],
+            color=colour,
+            marker="*" if starred else "o",
+            s=140 if starred else 36,
+            label=(f"{p['encoder']} (the paper's recipe)" if starred else p["encoder"])
+            if first
+            else None,
+            zorder=3,
+        )
+        ax.annotate(
+            p["label"], (x, p["squeeze"]), fontsize=7, xytext=(4, 3), textcoords="offset points"
+        )
+    front = sorted(
+        (
+            (lossless_x if p["psnr_db"] is None else p["psnr_db"], p["squeeze"])
+            for p in points
+            if p["pareto"]
+        ),
+    )
+    if front:
+        ax.step(
+            [x for x, _ in front],
+            [y for _, y in front],
+            where="post",
+            color="black",
+            alpha=0.5,
+            lw=1,
+            label="Pareto front",
+            zorder=2,
+        )
+    if len(finite) < len(points):
+        ax.axvline(lossless_x, ls=":", color="grey")
+        ax.annotate(
+            "lossless",
+            (lossless_x, ax.get_ylim()[0]),
+            fontsize=8,
+            rotation=90,
+            xytext=(3, 4),
+            textcoords="offset points",
+            color="grey",
+        )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path, dpi, tight=True)

@@ -1,15 +1,18 @@
 """Squeezing factor (paper §3.3): how much shorter than H·W an encoder makes each image.
 
 squeeze = mean over held-out images of H·W / len(tokens). Reported with tokens per image and the
-PSNR of the encoder's quantisation against the original, since squeeze and fidelity are two ends
-of one trade-off.
+fidelity of the encoder's quantisation against the original (PSNR and SSIM), since squeeze and
+fidelity are two ends of one trade-off: `sweep` measures every encoder at every combination of
+the parameter values asked for (`param_grid`), and `pareto_front` says which settings no other
+beats on both.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -25,6 +28,16 @@ DEFINITIONS = {
     "tokens_mean": "mean tokens per held-out image",
     "psnr_db": "PSNR (dB, peak 255) of quantize(x) against x, squared error pooled over all "
     "held-out pixels; null when lossless",
+    "ssim": "mean over held-out images of SSIM(x, quantize(x)) (scikit-image "
+    "structural_similarity, data range 255, 7×7 uniform windows, channels averaged); 1 when "
+    "lossless",
+    "psnr_per_image_db": "each held-out image's own PSNR (null where reproduced exactly)",
+    "ssim_per_image": "each held-out image's SSIM (null for images under 3 pixels a side)",
+    "vocab": "the vocabulary the fitted encoder has (BPE may stop below the size asked for)",
+    "vocab_requested": "the vocab_size asked for, where the encoder takes one",
+    "params": "the encoder parameters set for this row (-p, the sweep, vocab_size)",
+    "pareto": "no other row is at least as high on squeeze and on PSNR and higher on one "
+    "(lossless counts as the highest PSNR): the squeeze–fidelity frontier",
     "fit_seconds": "wall-clock seconds to fit the encoder on the train split",
 }
 
@@ -40,9 +53,17 @@ class SqueezeRow:
     psnr_db: float | None
     images: int
     fit_seconds: float
+    ssim: float | None = None
+    params: dict = field(default_factory=dict)
+    vocab_requested: int | None = None
+    psnr_per_image_db: list = field(default_factory=list, repr=False)
+    ssim_per_image: list = field(default_factory=list, repr=False)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, per_image: bool = True) -> dict:
+        row = asdict(self)
+        if not per_image:
+            del row["psnr_per_image_db"], row["ssim_per_image"]
+        return row
 
 
 def takes_vocab(name: str) -> bool:
@@ -50,18 +71,17 @@ def takes_vocab(name: str) -> bool:
     return any(s.name == "vocab_size" for s in get_encoder_class(name).param_specs())
 
 
-def pooled_psnr(originals: np.ndarray, encoder: Encoder) -> float | None:
-    """PSNR (dB, peak 255) of the squared error pooled over all pixels; None when lossless."""
-    from toksuite.likelihood import psnr_db, quantized
-
-    return psnr_db(originals, quantized(encoder, originals))
-
-
 def measure_encoder(
-    encoder: Encoder, dataset: Dataset, *, seed: int = 0, data_fingerprint: str | None = None
+    encoder: Encoder,
+    dataset: Dataset,
+    *,
+    seed: int = 0,
+    data_fingerprint: str | None = None,
+    params: dict | None = None,
 ) -> SqueezeRow:
     """Fit ``encoder`` on the train split of ``dataset``; measure on the test split."""
     from toksuite.cache import encode_dataset
+    from toksuite.likelihood import psnr_db, psnr_per_image_db, quantized, ssim_per_image
 
     train = to_channels(dataset.x_train, encoder.channels)
     test = to_channels(dataset.x_test if len(dataset.x_test) else dataset.x_train, encoder.channels)
@@ -73,6 +93,9 @@ def measure_encoder(
     sequences = encode_dataset(encoder, test, progress=True)
     lengths = np.asarray(sequences.lengths, dtype=np.float64)
     h, w = test.shape[1:3]
+    decoded = quantized(encoder, test)
+    ssims = ssim_per_image(test, decoded)
+    known = [v for v in ssims if v is not None]
     return SqueezeRow(
         encoder=encoder.name,
         vocab=encoder.vocab_size,
@@ -80,10 +103,60 @@ def measure_encoder(
         tokens_mean=float(lengths.mean()),
         tokens_min=int(lengths.min()),
         tokens_max=int(lengths.max()),
-        psnr_db=pooled_psnr(test, encoder),
+        psnr_db=psnr_db(test, decoded),
         images=len(test),
         fit_seconds=round(fit_seconds, 3),
+        ssim=float(np.mean(known)) if known else None,
+        params=dict(encoder.get_params()) if params is None else dict(params),
+        vocab_requested=getattr(encoder, "target_vocab_size", None),
+        psnr_per_image_db=[
+            None if v is None else round(v, 3) for v in psnr_per_image_db(test, decoded)
+        ],
+        ssim_per_image=[None if v is None else round(v, 4) for v in ssims],
     )
+
+
+def param_grid(names: Sequence[str], pairs: Sequence[str] | None) -> dict[str, list[dict]]:
+    """``-p KEY=V1,V2,…`` → every combination of the values, per encoder that takes each KEY.
+
+    ``["levels=6,10", "k=32"]`` gives each encoder that takes ``levels`` two settings, and the
+    ones that also take ``k`` both with ``k=32``. A KEY that none of the encoders takes is an
+    error, as with a single value.
+    """
+    by_key: dict[str, list[str]] = {}
+    for pair in pairs or []:
+        key, sep, values = pair.partition("=")
+        if not sep:
+            raise EncoderParamError(f"parameter {pair!r}: expected KEY=VALUE")
+        by_key[key.strip().replace("-", "_")] = [v.strip() for v in values.split(",")]
+    grids: dict[str, list[dict]] = {}
+    used: set[str] = set()
+    for name in names:
+        cls = get_encoder_class(name)
+        mine = [k for k in by_key if k in {s.name for s in cls.param_specs()}]
+        used.update(mine)
+        choices = itertools.product(*(by_key[k] for k in mine))
+        grids[cls.name] = [
+            cls.parse_params([f"{k}={v}" for k, v in zip(mine, combo, strict=True)])
+            for combo in choices
+        ]
+    for key in by_key.keys() - used:
+        raise EncoderParamError(f"parameter {key!r}: none of {', '.join(names)} takes it")
+    return grids
+
+
+def pareto_front(points: Sequence[tuple[float, float | None]]) -> list[bool]:
+    """For (squeeze, PSNR) points, whether each is on the front: no other point is at least as
+    good on both and better on one. A PSNR of None (lossless) beats every finite one."""
+
+    def key(p):
+        return (p[0], np.inf if p[1] is None else p[1])
+
+    scored = [key(p) for p in points]
+    return [
+        not any(o[0] >= s[0] and o[1] >= s[1] and (o[0] > s[0] or o[1] > s[1]) for o in scored)
+        for s in scored
+    ]
 
 
 def sweep(
@@ -91,28 +164,32 @@ def sweep(
     dataset: Dataset,
     vocabs: Sequence[int],
     *,
-    params: dict[str, dict] | None = None,
+    params: dict[str, dict | list[dict]] | None = None,
     seed: int = 0,
 ) -> list[SqueezeRow]:
-    """Every encoder at every vocab size (encoders with a fixed vocabulary are measured once)."""
+    """Every encoder at every setting (`param_grid`) and vocab size (encoders with a fixed
+    vocabulary are measured once per setting)."""
     rows = []
     for name in encoder_names:
-        base = dict((params or {}).get(name, {}))
-        sizes = list(vocabs) if takes_vocab(name) and "vocab_size" not in base else [None]
-        for vocab in sizes:
-            kwargs = base | ({"vocab_size": vocab} if vocab is not None else {})
-            try:
-                encoder = create_encoder(name, **kwargs)
-            except EncoderParamError as exc:
-                if vocab is None:
-                    raise
-                # e.g. a vocabulary smaller than bpe-rgb's 1,000-symbol alphabet
-                status(f"[yellow]skipped[/] {name} vocab {vocab:,}: {exc}")
-                continue
-            row = measure_encoder(encoder, dataset, seed=seed)
-            status(
-                f"[green]✓[/] {row.encoder} vocab {row.vocab:,}: squeeze {row.squeeze:.2f}×, "
-                f"{row.tokens_mean:,.0f} tokens/image, fit {row.fit_seconds:.1f} s"
-            )
-            rows.append(row)
+        settings = (params or {}).get(name, {})
+        for base in [settings] if isinstance(settings, dict) else settings or [{}]:
+            sizes = list(vocabs) if takes_vocab(name) and "vocab_size" not in base else [None]
+            for vocab in sizes:
+                kwargs = dict(base) | ({"vocab_size": vocab} if vocab is not None else {})
+                try:
+                    encoder = create_encoder(name, **kwargs)
+                except EncoderParamError as exc:
+                    if vocab is None:
+                        raise
+                    # e.g. a vocabulary smaller than bpe-rgb's 1,000-symbol alphabet
+                    status(f"[yellow]skipped[/] {name} vocab {vocab:,}: {exc}")
+                    continue
+                row = measure_encoder(encoder, dataset, seed=seed, params=kwargs)
+                shown = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "vocab_size")
+                status(
+                    f"[green]✓[/] {row.encoder}{f' ({shown})' if shown else ''} vocab "
+                    f"{row.vocab:,}: squeeze {row.squeeze:.2f}×, {row.tokens_mean:,.0f} "
+                    f"tokens/image, fit {row.fit_seconds:.1f} s"
+                )
+                rows.append(row)
     return rows

@@ -26,7 +26,13 @@ def squeeze(
         "1000,5000,10000,30000", "--vocab", help="Vocabulary sizes for encoders that take one."
     ),
     data: str = opt.DATA,
-    param: list[str] = opt.PARAM,
+    param: list[str] = typer.Option(
+        None,
+        "--param",
+        "-p",
+        help="Encoder parameter KEY=VALUE for every encoder that takes KEY (repeatable); "
+        "KEY=V1,V2,… sweeps the values, and several swept keys run every combination.",
+    ),
     resolution: str = opt.RESOLUTION,
     crop: str = opt.CROP,
     limit: int = opt.LIMIT,
@@ -35,19 +41,27 @@ def squeeze(
     plot: Path = typer.Option(
         Path("squeeze.png"), "--plot", help="PNG plot of squeeze against vocab size."
     ),
+    frontier: Path = typer.Option(
+        None,
+        "--frontier",
+        help="PNG plot of squeeze against PSNR: every encoder × setting a point, the Pareto "
+        "front drawn, the paper's recipe (bpe-bytelevel) starred.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Fit each encoder on the train split and measure squeeze, tokens and PSNR on held-out images.
+    """Fit each encoder on the train split and measure squeeze, tokens, PSNR and SSIM on held-out
+    images.
 
     Squeeze is the mean over held-out images of H·W / tokens (paper §3.3). PSNR is that of the
-    encoder's quantisation against the original, pooled over all held-out pixels.
+    encoder's quantisation against the original, pooled over all held-out pixels; SSIM is the
+    mean of each held-out image's (scikit-image). Rows on the squeeze–PSNR Pareto front are marked.
     """
-    from toksuite.plots import line_plot
-    from toksuite.squeeze import DEFINITIONS, sweep
+    from toksuite.plots import frontier_plot, line_plot
+    from toksuite.squeeze import DEFINITIONS, param_grid, pareto_front, sweep
 
     names = [get_encoder_class(n).name for n in opt.parse_list(encoders, "--encoders")]
     vocabs = opt.parse_ints(vocab, "--vocab")
-    params = opt.shared_encoder_params(names, param)
+    params = param_grid(names, param)
     options = opt.load_options(
         resolution=resolution, crop=crop, limit=limit, on_error=on_error, seed=seed
     )
@@ -57,9 +71,10 @@ def squeeze(
 
     series: dict[str, tuple[list[float], list[float]]] = {}
     for row in rows:
-        xs, ys = series.setdefault(row.encoder, ([], []))
+        xs, ys = series.setdefault(_label(row, vocab=False), ([], []))
         xs.append(row.vocab)
         ys.append(row.squeeze)
+    on_front = pareto_front([(r.squeeze, r.psnr_db) for r in rows])
     line_plot(
         series,
         plot,
@@ -70,18 +85,41 @@ def squeeze(
         logx=True,
     )
     status(f"plot written to {plot}")
+    points = [
+        {"label": _label(r), "pareto": front, **r.to_dict(per_image=False)}
+        for r, front in zip(rows, on_front, strict=True)
+    ]
+    if frontier is not None:
+        frontier_plot(
+            points,
+            frontier,
+            title=f"Squeeze against fidelity on {Path(data).name or data} ({h}×{w})",
+        )
+        status(f"frontier written to {frontier}")
     result = {
         "data": data,
         "image_shape": list(dataset.image_shape),
         "train_images": len(dataset.x_train),
         "test_images": len(dataset.x_test),
         "definitions": DEFINITIONS,
-        "rows": [r.to_dict() for r in rows],
+        "rows": [r.to_dict() | {"pareto": f} for r, f in zip(rows, on_front, strict=True)],
         "plot": str(plot),
+        "frontier": str(frontier) if frontier is not None else None,
     }
+    shown = ("vocab", "squeeze", "tokens_mean", "psnr_db", "ssim", "fit_seconds")
     emit(
         result,
         as_json=as_json,
-        rows=[r.to_dict() for r in rows],
+        rows=[
+            {"encoder": p["label"], **{k: p[k] for k in shown}, "front": "●" if p["pareto"] else ""}
+            for p in points
+        ],
         title=f"Squeeze on {data}, {h}×{w}",
     )
+
+
+def _label(row, *, vocab: bool = True) -> str:
+    """``bpe-rgb levels=8`` (+ ``@1000`` for the vocabulary): a row's encoder and swept settings."""
+    set_here = {k: v for k, v in row.params.items() if k != "vocab_size"}
+    text = " ".join([row.encoder, *(f"{k}={v}" for k, v in set_here.items())])
+    return f"{text} @{row.vocab:,}" if vocab and row.vocab_requested is not None else text

@@ -110,7 +110,7 @@ class Comparison:
             encoder = create_encoder(name, **params)
             row = measure_encoder(encoder, self.dataset(encoder.channels), seed=self.config.seed)
             encoder.save(self.encoder_dir(name))
-            return {**row.to_dict(), "channels": encoder.channels}, "ran"
+            return {**row.to_dict(per_image=False), "channels": encoder.channels}, "ran"
 
         return self.store.run(
             name,
