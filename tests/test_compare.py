@@ -79,6 +79,25 @@ def test_toml_then_cli_precedence(tmp_path):
     assert again == config  # the written TOML reads back to the same configuration
 
 
+def test_sampling_is_constrained_unless_asked_not_to_be(tmp_path, monkeypatch):
+    assert build_config(cli={}).sample.constrained is True
+    file = tmp_path / "c.toml"
+    file.write_text("[sample]\nconstrained = false\n")
+    assert build_config(file=file, cli={}).sample.constrained is False
+    seen = []
+
+    def capture(config):  # stands in for the comparison: only the configuration matters here
+        seen.append(config)
+        raise ConfigError("stop here")
+
+    import toksuite.compare
+
+    monkeypatch.setattr(toksuite.compare, "compare", capture)
+    result = CliRunner().invoke(app, ["compare", "--unconstrained", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "stop here" in result.output
+    assert seen[0].sample.constrained is False
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
