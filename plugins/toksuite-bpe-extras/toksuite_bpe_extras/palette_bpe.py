@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 from toksuite.encoders.kmeans import KMeansEncoder
+from toksuite.encoders.scan import ScanOrder
 from toksuite.errors import ManifestError
 from toksuite.registry import load_encoder
 
-from toksuite_bpe_extras.scan import ScanOrder
 from toksuite_bpe_extras.symbol_bpe import SymbolBPEEncoder
 
 PALETTE_DIR = "palette"

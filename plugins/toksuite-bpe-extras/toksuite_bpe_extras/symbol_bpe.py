@@ -23,6 +23,7 @@ import numpy as np
 from toksuite.encoders.base import Decoded, Encoder
 from toksuite.encoders.bpe import fit_sample
 from toksuite.encoders.grammar import TokenGrammar
+from toksuite.encoders.scan import SCAN_ORDERS, scan_order
 from toksuite.encoders.symbols import (
     codepoints_to_text,
     fit_length,
@@ -32,8 +33,6 @@ from toksuite.encoders.symbols import (
 from toksuite.encoders.token_table import TokenTable, split_valid_ids
 from toksuite.errors import EncoderParamError, ManifestError
 from toksuite.progress import progress_bar, status
-
-from toksuite_bpe_extras.scan import SCAN_ORDERS, scan_order
 
 TOKENIZER_FILE = "tokenizer.json"
 SEGMENT_END = "\n"  # outside the private-use alphabet, so never a symbol

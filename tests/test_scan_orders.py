@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toksuite_bpe_extras.scan import SCAN_ORDERS, scan_order
+from toksuite.encoders.scan import SCAN_ORDERS, scan_order
 
 
 def test_known_answers():
