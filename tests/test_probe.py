@@ -105,13 +105,11 @@ def pooled(encoder, images, pools):
     data = pad_sequences(ids, bos_id=encoder.vocab_size, context=1 + max(map(len, ids)))
     model = build_model("tiny", encoder.vocab_size + 1, data.context, seed=0).eval()
     specs = [parse_pool(p) for p in pools]
+    grids = sorted({s.cells for s in specs if s.in_pixels})
     index = np.arange(len(ids))
     weights = {
-        s.name: pixel_weights(encoder, ids, images.shape[1:3], s).dense(
-            index, data.context, data.lengths
-        )
-        for s in specs
-        if s.in_pixels
+        cells: w.dense(index, data.context, data.lengths)
+        for cells, w in pixel_weights(encoder, ids, images.shape[1:3], grids).items()
     }
     return layer_features(model, data.tokens, torch.from_numpy(data.lengths), specs, weights)
 

@@ -40,7 +40,7 @@ class PoolSpec:
     name: str
     layer_norm: bool
     kind: str  # "mean" | "pixel-mean" | "grid"
-    cells: int = 1  # per side, for grids
+    cells: int = 1  # a side, in pixel space: the grid's N; pixel-mean is the 1×1 grid
 
     @property
     def in_pixels(self) -> bool:
@@ -61,8 +61,9 @@ def parse_pool(name: str) -> PoolSpec:
 class PixelWeights:
     """Per image: (token index, output slot, weight) triples of a pixel-space pool, in sparse form.
 
-    The slot is 0 for ``pixel-mean`` and the cell (row-major) for grids; the weights of one slot
-    sum to the pixels it holds, so dividing by their sum gives a pixel-weighted mean.
+    The slot is the cell (row-major) of an N×N grid, and ``pixel-mean`` is the one-cell grid; the
+    weights of one slot sum to the pixels it holds, so dividing by their sum gives a
+    pixel-weighted mean. Pools with the same cells (``grid2`` and ``ln-grid2``) share one.
     """
 
     slots: int
@@ -86,25 +87,30 @@ class PixelWeights:
 
 
 def pixel_weights(
-    encoder, sequences: Sequence[np.ndarray], shape: Sequence[int], spec: PoolSpec
-) -> PixelWeights:
-    """Which tokens of each sequence cover which pixels, as weights of ``spec``'s slots."""
+    encoder, sequences: Sequence[np.ndarray], shape: Sequence[int], cells: Sequence[int]
+) -> dict[int, PixelWeights]:
+    """Cells per side → which tokens of each sequence cover which of those cells, as weights.
+
+    Each sequence is read through the encoder's grammar once, whatever the number of grids.
+    """
     height, width = int(shape[0]), int(shape[1])
     grammar = encoder.grammar(height, width)
     if grammar is None:
         raise ConfigError(
-            f"--pool {spec.name}: {encoder.name} does not say which pixels its tokens cover"
+            f"--pool: {encoder.name} does not say which pixels its tokens cover, so it has no "
+            "pixel-space pooling"
         )
     rows, cols = np.divmod(np.arange(height * width), width)
-    cell_of = (rows * spec.cells // height) * spec.cells + cols * spec.cells // width
-    tokens, slots, weights = [], [], []
+    cell_of = {n: (rows * n // height) * n + cols * n // width for n in cells}
+    out = {n: PixelWeights(n * n, [], [], []) for n in cells}
     for ids in sequences:
         token, pixel = grammar.coverage(ids)
-        share = 1.0 / np.bincount(pixel, minlength=height * width)[pixel]  # 1/k for k carriers
-        tokens.append(token)
-        slots.append(cell_of[pixel] if spec.kind == "grid" else np.zeros_like(pixel))
-        weights.append(share.astype(np.float32))
-    return PixelWeights(spec.cells**2, tokens, slots, weights)
+        share = (1.0 / np.bincount(pixel, minlength=height * width)[pixel]).astype(np.float32)
+        for n, weights in out.items():  # 1/k for each of the k tokens that carry a pixel
+            weights.tokens.append(token)
+            weights.slot.append(cell_of[n][pixel])
+            weights.weight.append(share)
+    return out
 
 
 def pool_hidden(
@@ -114,7 +120,7 @@ def pool_hidden(
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """B×L×D → B×F: ``mean`` over positions 1..length-1, or the pixel-space pool of ``weights``
-    (B×L×slots from `PixelWeights.dense`), slots concatenated."""
+    (B×L×slots from `PixelWeights.dense` of ``spec.cells``), slots concatenated."""
     import torch
 
     hidden = hidden.float()

@@ -84,12 +84,12 @@ def layer_features(
     input_ids: torch.Tensor,
     lengths: torch.Tensor,
     pools: Sequence[PoolSpec | str] | PoolSpec | str,
-    weights: dict[str, torch.Tensor] | None = None,
+    weights: dict[int, torch.Tensor] | None = None,
 ):
     """Pooled features of every layer (embeddings first) from ONE forward pass.
 
-    One pool: a list of B×F per layer; several: pool name → that list. ``weights`` holds the
-    B×L×slots weights of each pixel-space pool (`PixelWeights.dense`).
+    One pool: a list of B×F per layer; several: pool name → that list. ``weights`` holds, per
+    cells a side, the B×L×slots weights of the pixel-space pools (`PixelWeights.dense`).
     """
     single = isinstance(pools, PoolSpec | str)
     specs = [
@@ -97,7 +97,9 @@ def layer_features(
     ]
     out = model.transformer(input_ids, output_hidden_states=True, use_cache=False)
     pooled = {
-        s.name: [pool_hidden(h, lengths, s, (weights or {}).get(s.name)) for h in out.hidden_states]
+        s.name: [
+            pool_hidden(h, lengths, s, (weights or {}).get(s.cells)) for h in out.hidden_states
+        ]
         for s in specs
     }
     return pooled[specs[0].name] if single else pooled
@@ -108,7 +110,7 @@ def extract_features(
     data,
     *,
     pools: Sequence[PoolSpec],
-    pixels: dict[str, PixelWeights] | None = None,
+    pixels: dict[int, PixelWeights] | None = None,
     batch_size: int = 64,
     device: torch.device,
 ) -> dict[str, list[np.ndarray]]:
@@ -130,8 +132,8 @@ def extract_features(
             input_ids, _, _ = make_batch(data, index)
             lengths = host_to_device(data.lengths[index], device)
             weights = {
-                name: w.dense(index, input_ids.shape[1], data.lengths[index])
-                for name, w in (pixels or {}).items()
+                cells: w.dense(index, input_ids.shape[1], data.lengths[index])
+                for cells, w in (pixels or {}).items()
             }
             with autocast:
                 layers = layer_features(model, input_ids, lengths, pools, weights)
@@ -230,10 +232,8 @@ def probe(
         ]
         splits = [pad_sequences(ids, bos_id=bos, context=context) for ids in encoded]
         shape = dataset.x_train.shape[1:3]
-        pixels = [
-            {s.name: pixel_weights(run.encoder, ids, shape, s) for s in specs if s.in_pixels}
-            for ids in encoded
-        ]
+        grids = sorted({s.cells for s in specs if s.in_pixels})  # pixel-mean: the 1×1 grid
+        pixels = [pixel_weights(run.encoder, ids, shape, grids) if grids else {} for ids in encoded]
         models = [("trained", run.model)]
         if random_control:
             models.append(("random", random_init_model(run)))

@@ -296,7 +296,7 @@ def sample_run(
                     constrained=constrained,
                 )
                 outputs += [np.concatenate([p, x]) for p, x in zip(batch, new, strict=True)]
-                if mask is not None:
+                if constrained:  # unconstrained, every id is the model's own: no weight
                     weights += torch.exp(mask.log_weight).tolist()
                 advance(len(batch))
         return outputs, weights
@@ -358,8 +358,9 @@ def sample_run(
             {"tokens": len(s), "repairs": d.repairs, "well_formed": ok, "notes": list(d.notes)}
             for s, d, ok in zip(sequences, decoded, oks, strict=True)
         ]
-        for record, weight in zip(samples, weights, strict=False):
-            record["importance_weight"] = weight
+        if constrained:
+            for record, weight in zip(samples, weights, strict=True):
+                record["importance_weight"] = weight
         save_png(sample_grid([d.image for d in decoded]), out / SAMPLES_PNG)
         result.update(
             well_formed_share=float(np.mean(oks)),

@@ -22,9 +22,9 @@ Rows (``rows=``):
 * ``"joined"``: one string per image, merges may span rows.
 
 Scan order (``scan=``): ``"raster"`` (default, the paper's), ``"snake"`` or ``"hilbert"``
-(`toksuite.encoders.scan`). The pixels are put in scan order before anything else, and "rows"
+(`toksuite.encoders.scan`). The pixels are read in scan order before anything else, and "rows"
 are then stretches of W pixels along the scan: along a Hilbert curve a token is a compact patch
-instead of a strip of one row. The compiled kernel encodes the reordered pixels unchanged.
+instead of a strip of one row. The compiled kernel reads the pixels along the scan itself.
 
 Why ``split`` is the default (RGB CelebA faces at 112×112, vocab 30,000, squeeze on 500 held-out
 faces, fit time on a shared 2-core machine): fitted on 500 faces, split 3.84× (fit 12 s), separator
@@ -54,7 +54,7 @@ import numpy as np
 from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
 from toksuite.encoders.bpe_kernel import MergeTable
 from toksuite.encoders.grammar import NOT_AN_ATOM, TokenGrammar
-from toksuite.encoders.scan import SCAN_ORDERS, ScanOrder, scan_order
+from toksuite.encoders.scan import SCAN_ORDERS, ScanOrder, from_scan, scan_order
 from toksuite.encoders.symbols import (
     BYTE_TOKEN,
     Quantizer,
@@ -389,9 +389,7 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
             grid = flat.reshape(h, w)
             notes += [note] if note else []
         if self.scan != "raster":  # the rows are stretches of the scan: put pixels back
-            raster = np.empty(h * w, grid.dtype)
-            raster[scan_order(self.scan, h, w)] = grid.reshape(-1)
-            grid = raster.reshape(h, w)
+            grid = from_scan(grid.reshape(-1), self.scan, h, w).reshape(h, w)
         return Decoded(self.quantizer.image(grid), len(notes), tuple(notes))
 
     def _build_grammar(self, height: int, width: int) -> TokenGrammar:
@@ -407,11 +405,7 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         own = flat[self._table.offsets[single]]
         spelled = np.setdiff1d(np.arange(self.quantizer.n_symbols), own[own >= 0])
         have = set((BYTE_MARK - flat[flat <= BYTE_MARK]).tolist())
-        characters = (
-            [c.encode() for c in symbols_to_text(spelled) if set(c.encode()) <= have]
-            if have
-            else []
-        )
+        characters = [c.encode() for c in symbols_to_text(spelled) if set(c.encode()) <= have]
         separator = self.rows == "separator"
         return TokenGrammar.from_atoms(
             tokens,

@@ -131,12 +131,12 @@ class ByteLevelBPEEncoder(HFTokenizerEncoder):
         assert self._table is not None
         flat = self._table.flat  # bytes of UTF-8 text (-1: a character no byte stands for)
         tokens = np.split(np.where(flat >= 0, -1 - flat, NOT_AN_ATOM), self._table.offsets[1:])
-        pixels = np.flatnonzero(self.symbol_of >= 0)
+        codepoints = np.flatnonzero(self.symbol_of >= 0)  # the characters that are pixels
         return TokenGrammar.from_atoms(
             tokens,
             segments=[height * width],  # the text has no row breaks: tokens may span rows
             unit_pixels=np.arange(height * width),
-            characters=[chr(c).encode() for c in pixels.tolist() if not 0xD800 <= c < 0xE000],
+            characters=[chr(c).encode() for c in codepoints.tolist() if not 0xD800 <= c < 0xE000],
         )
 
 

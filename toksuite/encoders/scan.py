@@ -44,6 +44,13 @@ def scan_order(scan: str, height: int, width: int) -> np.ndarray:
     return order
 
 
+def from_scan(values: np.ndarray, scan: str, height: int, width: int) -> np.ndarray:
+    """H·W values read along ``scan`` → the same values in raster order (flat)."""
+    raster = np.empty(height * width, values.dtype)
+    raster[scan_order(scan, height, width)] = values
+    return raster
+
+
 def gilbert_xy(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """x and y of every cell of a width×height rectangle along a generalized Hilbert curve.
 

@@ -23,7 +23,7 @@ import numpy as np
 from toksuite.encoders.base import Decoded, Encoder
 from toksuite.encoders.bpe import fit_sample
 from toksuite.encoders.grammar import TokenGrammar
-from toksuite.encoders.scan import SCAN_ORDERS, scan_order
+from toksuite.encoders.scan import SCAN_ORDERS, from_scan, scan_order
 from toksuite.encoders.symbols import (
     codepoints_to_text,
     fit_length,
@@ -202,8 +202,7 @@ class SymbolBPEEncoder(Encoder):
         # Cut, or pad by repeating the last pixel of the scan (symbol 0 when there is none).
         symbols, note = fit_length(self._table.expand(ids), need)
         notes += [note] if note else []
-        flat = np.empty(need, np.int64)
-        flat[scan_order(self.scan, height, width)] = symbols  # back from scan order to raster
+        flat = from_scan(symbols, self.scan, height, width)
         image = self._symbols_to_image(flat.reshape(height, width))
         return Decoded(image, repairs=len(notes), notes=tuple(notes))
 
