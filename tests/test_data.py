@@ -116,9 +116,23 @@ def test_npz_bad_arrays(tmp_path, arrays, message):
 
 
 def test_npz_not_an_archive(tmp_path):
+    # numpy would call this pickled data and advise allow_pickle, which is refused here anyway.
     (tmp_path / "junk.npz").write_bytes(b"definitely not a zip file")
-    with pytest.raises(DataError, match="junk.npz"):
+    with pytest.raises(DataError) as info:
         load_dataset(f"npz:{tmp_path / 'junk.npz'}", QUIET)
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'junk.npz'}: not a zip/npz archive (no zip or .npy signature)"
+    )
+    assert "pickle" not in str(info.value)
+
+
+def test_npz_truncated_zip_is_one_line(tmp_path):
+    np.savez(tmp_path / "t.npz", x=np.zeros((4, 3, 3), np.uint8))
+    data = (tmp_path / "t.npz").read_bytes()
+    (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"t.npz: not a readable .npz file"):
+        load_dataset(f"npz:{tmp_path / 't.npz'}", QUIET)
 
 
 # ----------------------------------------------------------------------------- CIFAR

@@ -10,6 +10,8 @@ Spec strings (``--data``):
 ``cifar10:PATH``    ``cifar-10-python.tar.gz`` or its extracted folder (restricted unpickler)
 ``cifar100:PATH``   ``cifar-100-python.tar.gz`` or its extracted folder, fine labels
 ``folder:PATH``     class sub-folders (labels), a flat folder, or ``train/`` + ``test/``
+``idx:PATH``        MNIST-style IDX files (alias ``mnist``): a folder of ``train-*``/``t10k-*``
+                    pairs, plain or ``.gz``, or one images file
 ==================  ============================================================================
 
 Every source honours `LoadOptions`: crop box, then resize (shorter side) + centre-crop to
@@ -33,6 +35,7 @@ DEFAULT_SPEC = "digits"
 def toksuite_register_datasets(register):
     from toksuite.data.cifar import Cifar10Source, Cifar100Source
     from toksuite.data.folder import FolderSource
+    from toksuite.data.idx import IdxSource
     from toksuite.data.sources import DigitsSource, NpzSource, SampleImagesSource
 
     for source in (
@@ -42,6 +45,7 @@ def toksuite_register_datasets(register):
         Cifar10Source,
         Cifar100Source,
         FolderSource,
+        IdxSource,
     ):
         register(source)
 

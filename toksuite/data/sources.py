@@ -91,6 +91,12 @@ class NpzSource(DataSource):
         spec = f"npz:{path}"
         if not path.is_file():
             raise DataError(f"{path}: no such file")
+        with path.open("rb") as handle:
+            magic = handle.read(6)
+        # np.load takes anything that is neither zip nor .npy for a pickle and advises
+        # allow_pickle, which is refused here: say what the file is not instead.
+        if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+            raise DataError(f"{path}: not a zip/npz archive (no zip or .npy signature)")
         try:
             archive = np.load(path, allow_pickle=False)
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
