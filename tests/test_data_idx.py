@@ -171,12 +171,13 @@ def test_folder_errors(tmp_path):
 def test_cli_squeeze_on_idx_and_a_bad_file_is_one_red_line(tmp_path):
     mnist_folder(tmp_path / "ok", gz=True, n_train=30, n_test=10)
     runner = CliRunner()
-    args = ["squeeze", "-e", "pixels-grey", "--data", f"mnist:{tmp_path / 'ok'}", "--json"]
-    result = runner.invoke(app, args)
+    plot = ["--plot", str(tmp_path / "s.png")]
+    args = ["squeeze", "-e", "pixels-grey", "--data", f"mnist:{tmp_path / 'ok'}", *plot]
+    result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"][0]["images"] == 10
     bad = write(tmp_path / "bad" / "train-images-idx3-ubyte", header(code=0x0C) + bytes(72))
-    result = runner.invoke(app, ["squeeze", "-e", "pixels-grey", "--data", f"idx:{bad}"])
+    result = runner.invoke(app, ["squeeze", "-e", "pixels-grey", "--data", f"idx:{bad}", *plot])
     assert result.exit_code == 1
     assert "dtype code 0x0c (int32)" in result.output
     assert len(result.output.strip().splitlines()) == 1
