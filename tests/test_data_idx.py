@@ -183,6 +183,12 @@ def test_cli_squeeze_on_idx_and_a_bad_file_is_one_red_line(tmp_path):
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_cli_error_keeps_brackets_in_paths(tmp_path):
+    absent = tmp_path / "mnist[1]"
+    result = CliRunner().invoke(app, ["squeeze", "-e", "pixels-grey", "--data", f"idx:{absent}"])
+    assert result.exit_code == 1 and f"{absent}: no such file or folder" in result.output
+
+
 @pytest.fixture
 def debian_fashion() -> Path:
     if not (DEBIAN_FASHION / "t10k-images-idx3-ubyte.gz").is_file():

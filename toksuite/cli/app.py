@@ -6,6 +6,7 @@ import os
 
 import click
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from toksuite.errors import ToksuiteError
@@ -22,7 +23,8 @@ class ToksuiteGroup(TyperGroup):
             if os.environ.get(DEBUG_ENV):
                 raise
             message = " ".join(str(exc).split()) or type(exc).__name__
-            stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            # Escaped: "[hf]" in an install hint or "x[3]" in a path is text, not rich markup.
+            stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
 

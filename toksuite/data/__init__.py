@@ -12,6 +12,8 @@ Spec strings (``--data``):
 ``folder:PATH``     class sub-folders (labels), a flat folder, or ``train/`` + ``test/``
 ``idx:PATH``        MNIST-style IDX files (alias ``mnist``): a folder of ``train-*``/``t10k-*``
                     pairs, plain or ``.gz``, or one images file
+``hf:PATH``         Hugging Face ``save_to_disk`` folder, ``.parquet`` or ``.arrow`` files;
+                    options as a query: ``hf:PATH?image=img&label=fine&test=none``
 ==================  ============================================================================
 
 Every source honours `LoadOptions`: crop box, then resize (shorter side) + centre-crop to
@@ -35,6 +37,7 @@ DEFAULT_SPEC = "digits"
 def toksuite_register_datasets(register):
     from toksuite.data.cifar import Cifar10Source, Cifar100Source
     from toksuite.data.folder import FolderSource
+    from toksuite.data.hf import HfSource
     from toksuite.data.idx import IdxSource
     from toksuite.data.sources import DigitsSource, NpzSource, SampleImagesSource
 
@@ -46,6 +49,7 @@ def toksuite_register_datasets(register):
         Cifar100Source,
         FolderSource,
         IdxSource,
+        HfSource,
     ):
         register(source)
 

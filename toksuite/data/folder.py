@@ -16,8 +16,9 @@ not decode is a bad file (``on_error``: stop with its name, or skip and count).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -27,6 +28,8 @@ from toksuite.data.images import Geometry, is_image_name, read_image
 from toksuite.data.transform import limit_indices, parallel_map, split
 from toksuite.errors import DataError
 from toksuite.progress import status
+
+T = TypeVar("T")
 
 
 class _Listing:
@@ -146,18 +149,24 @@ class FolderSource(DataSource):
 
 
 def load_files(
-    paths: Sequence[Path], options: LoadOptions, description: str
+    paths: Sequence[T],
+    options: LoadOptions,
+    description: str,
+    read: Callable[[T, Geometry], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[int], int]:
     """Decode ``paths`` in parallel → (N×H×W×C array, indices of the files kept, skipped count).
 
+    ``read(item, geometry)`` decodes one item (default: `read_image` on a path); items whose
+    ``str`` names them let other containers (a parquet column) share the same error handling.
     With ``on_error="stop"`` the first bad file raises its DataError; with ``"skip"`` bad files
     are left out, counted, and one warning line goes to stderr.
     """
     geometry = Geometry(options.crop, options.resolution, options.channels)
+    read = read or (lambda path, geometry: read_image(path, geometry=geometry))
 
-    def one(path: Path) -> np.ndarray | DataError:
+    def one(path: T) -> np.ndarray | DataError:
         try:
-            return read_image(path, geometry=geometry)
+            return read(path, geometry)
         except DataError as exc:
             if options.on_error == "stop":
                 raise
@@ -190,7 +199,7 @@ def load_files(
 
 
 def _reconcile(
-    out: np.ndarray, image: np.ndarray, first: Path, path: Path
+    out: np.ndarray, image: np.ndarray, first: object, path: object
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grey and colour files in one folder (no channels asked for): make them all RGB.
 

@@ -10,6 +10,7 @@ a fraction of the time for the same pixels within ≈45 dB (benchmarks/bench_loa
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,24 +63,38 @@ def read_image(
         raise DataError(f"{path}: no such file") from None
     if size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
+    return _decode(path, str(path), geometry)
+
+
+def decode_image(data: bytes, name: str, geometry: Geometry | None = None) -> np.ndarray:
+    """Encoded image bytes (PNG, JPEG …) → uint8 H×W×C, with `read_image`'s checks and errors.
+
+    For images stored inside a container (a parquet or arrow column): ``name`` says which.
+    """
+    if not data:
+        raise DataError(f"{name}: empty image (0 bytes)")
+    return _decode(io.BytesIO(data), name, geometry or Geometry())
+
+
+def _decode(source: Path | io.BytesIO, name: str, geometry: Geometry) -> np.ndarray:
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise DataError(
-                    f"{path}: {im.width}×{im.height} is too large to be a sane image "
+                    f"{name}: {im.width}×{im.height} is too large to be a sane image "
                     f"(limit {MAX_PIXELS:,} pixels)"
                 )
             _draft(im, geometry)
             im.load()
-            return transform_image(im, geometry, str(path))
+            return transform_image(im, geometry, name)
     except DataError:
         raise
     except Image.DecompressionBombError:
-        raise DataError(f"{path}: too large to be a sane image (decompression bomb?)") from None
+        raise DataError(f"{name}: too large to be a sane image (decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file PIL can read") from None
+        raise DataError(f"{name}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: corrupt or truncated image ({_one_line(exc)})") from None
+        raise DataError(f"{name}: corrupt or truncated image ({_one_line(exc)})") from None
 
 
 def _draft(im: Image.Image, geometry: Geometry) -> None:
