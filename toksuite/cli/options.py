@@ -12,7 +12,8 @@ DATA = typer.Option(
     "digits",
     "--data",
     "-d",
-    help="Data spec: digits, sample-images, npz:PATH, cifar10:PATH, cifar100:PATH, folder:PATH.",
+    help="Data spec: digits, sample-images, npz:PATH, cifar10:PATH, cifar100:PATH, folder:PATH, "
+    "idx:PATH (MNIST-style; alias mnist), hf:PATH (Hugging Face datasets on disk).",
 )
 RESOLUTION = typer.Option(
     None, "--resolution", "-r", help="Resize and centre-crop to N (square) or HxW, e.g. 112."
