@@ -331,3 +331,41 @@ def test_training_reads_batches_from_the_memory_mapped_cache(tmp_path, monkeypat
     assert summary["steps"] == 10 and seen
     assert max(rows for rows, _ in seen) <= 64  # --batch-size 32; evaluation batches of 64
     assert {kind for _, kind in seen} == {np.memmap}
+
+
+@pytest.mark.slow
+def test_memory_mapped_npz_trains_exactly_like_a_compressed_one(tmp_path):
+    """The same arrays saved with np.savez (mapped) and np.savez_compressed (read): same run."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (96, 6, 6), dtype=np.uint8),
+        "y_train": np.arange(96) % 4,
+        "x_test": rng.integers(0, 256, (20, 6, 6), dtype=np.uint8),
+        "y_test": np.arange(20) % 4,
+    }
+    np.savez(tmp_path / "stored.npz", **arrays)
+    np.savez_compressed(tmp_path / "compressed.npz", **arrays)
+    runs = []
+    for name in ("stored", "compressed"):
+        result = runner.invoke(
+            app,
+            [
+                "pretrain",
+                "--out",
+                str(tmp_path / name),
+                "--data",
+                f"npz:{tmp_path / name}.npz",
+                "--model",
+                "tiny",
+                "--batch-size",
+                "16",
+                "--images",
+                "96",
+                "--log-every",
+                "2",
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        runs.append((train_losses(tmp_path / name), json.loads(result.stdout)["bits_per_pixel"]))
+    assert runs[0] == runs[1] and len(runs[0][0]) == 3
