@@ -135,8 +135,8 @@ def encode_dataset(
     defaults to `default_cache_dir()`; entries go in its ``tokens/`` folder.
 
     A new entry is written while encoding, ``batch_size`` images at a time, and returned
-    memory-mapped: memory stays bounded by one batch of sequences (plus 8 bytes of offset per
-    image) however many images there are. A cache that cannot be written only costs a warning
+    memory-mapped: memory holds one batch of sequences (and the per-image offsets) however many
+    images there are. A cache that cannot be written only costs a warning
     (the images are then encoded again, in memory).
     """
     encoder._check_fitted()
@@ -210,25 +210,6 @@ def _stream_entry(entry: Path, key: str, encoder, images, progress: bool, batch_
 
 def _sha256(arr: np.ndarray) -> str:
     return hashlib.sha256(memoryview(np.ascontiguousarray(arr)).cast("B")).hexdigest()
-
-
-def write_entry(entry: Path, key: str, sequences: TokenSequences, encoder) -> None:
-    """Write the sequences held in memory as one entry, atomically (as `encode_dataset` does)."""
-    _remove_stale_tmp(entry.parent)
-    with atomic_dir(entry) as tmp:
-        np.save(tmp / TOKENS, sequences.flat, allow_pickle=False)
-        np.save(tmp / OFFSETS, sequences.offsets, allow_pickle=False)
-        flat = sequences.flat
-        _write_meta(
-            tmp,
-            key,
-            encoder,
-            len(sequences),
-            len(flat),
-            flat.dtype,
-            _sha256(flat),
-            sequences.offsets,
-        )
 
 
 def _write_meta(
