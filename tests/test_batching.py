@@ -11,7 +11,7 @@ from toksuite.errors import ConfigError
 from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape
 from toksuite.train.batching import epoch_batches, padded_slots, sorted_batches
 from toksuite.train.metrics import sequence_train_flops, train_flops_per_token
-from toksuite.train.sequences import make_batch, pad_sequences
+from toksuite.train.sequences import make_batch, sequence_table
 
 
 def skewed_lengths(n=1000, seed=0) -> np.ndarray:
@@ -88,12 +88,55 @@ def test_padded_batch_logits_equal_each_image_alone():
     model = build_model("tiny", 40, 64, seed=0, attn_implementation=CAUSAL_SDPA).eval()
     rng = np.random.default_rng(0)
     seqs = [rng.integers(0, 39, size=n) for n in (5, 17, 30, 12)]
-    data = pad_sequences(seqs, bos_id=39, context=64)
+    data = sequence_table(seqs, bos_id=39, context=64)
     batch = sorted_batches(data.lengths, 4)[0]
     ids, _, _ = make_batch(data, batch, multiple=8)
     with torch.no_grad():
         together = model(ids, use_cache=False).logits
         for row, i in enumerate(batch):
             n = int(data.lengths[i])
-            alone = model(data.tokens[i : i + 1, :n], use_cache=False).logits
+            alone = model(data.gather([i], n), use_cache=False).logits
             torch.testing.assert_close(together[row, :n], alone[0], rtol=1e-5, atol=1e-5)
+
+
+class CountingArray:
+    """A flat token array that records which elements a gather reads."""
+
+    def __init__(self, values: np.ndarray):
+        self.values, self.read = values, []
+
+    def __getitem__(self, index):
+        self.read.append(np.asarray(index))
+        return self.values[index]
+
+
+def test_batches_are_gathered_from_the_flat_ids_and_read_only_their_rows():
+    """A batch equals the rows padded at full width then trimmed, and it reads exactly the ids
+    of its own rows: a process under torchrun touches only its shard of the token cache."""
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 50, size=n) for n in rng.integers(0, 40, 64)]
+    data = sequence_table(seqs, bos_id=50, context=33, pad_id=3)  # some cut to 32 ids
+    assert data.truncated == sum(len(s) > 32 for s in seqs)
+    for i, s in enumerate(seqs):  # full width: BOS, the (cut) ids, then padding
+        row = data.gather([i])[0].numpy()
+        n = min(len(s), 32)
+        assert row[0] == 50 and row[1 : 1 + n].tolist() == s[:n].tolist()
+        assert (row[1 + n :] == 3).all()
+    data.flat = CountingArray(data.flat)
+    batch = epoch_batches(data.lengths, 16, seed=0, epoch=0, batching="bucket")[0]
+    world = 2
+    for rank in range(world):
+        shard = batch[rank::world]
+        data.flat.read.clear()
+        ids, labels, real = make_batch(data, shard, multiple=1)
+        assert ids.shape == (len(shard), int(data.lengths[shard].max()))
+        assert real == int(data.lengths[shard].sum())
+        read = np.sort(np.concatenate(data.flat.read))
+        spans = [np.arange(data.starts[i], data.starts[i] + data.lengths[i] - 1) for i in shard]
+        assert read.tolist() == np.sort(np.concatenate(spans)).tolist()
+        for row, i in enumerate(shard):
+            n = int(data.lengths[i])
+            assert ids[row, :n].tolist() == [50, *seqs[i][: n - 1].tolist()]
+            assert (labels[row, n:] == -100).all() and (labels[row, :n] == ids[row, :n]).all()
+    head = data.head(5)
+    assert len(head) == 5 and head.flat is data.flat and head.context == data.context

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from toksuite import cache
 from toksuite.cache import (
     TokenSequences,
     cache_info,
@@ -18,6 +17,7 @@ from toksuite.cache import (
     token_dtype,
 )
 from toksuite.encoders.pixels import GreyPixelEncoder, RGBPixelEncoder
+from toksuite.npyfile import NpyAppender
 
 
 @pytest.fixture
@@ -97,22 +97,43 @@ def test_explicit_fingerprint_and_cache_dir(images, tmp_path):
 
 
 def test_interrupted_write_leaves_no_valid_entry(images, tmp_path, monkeypatch):
-    real_save = np.save
+    """Killed after the first batch went to disk: no entry, and the next run encodes afresh."""
+    real_append = NpyAppender.append
     calls = []
 
-    def crash_after_first_file(*args, **kwargs):
+    def crash_after_first_batch(self, values):
         if calls:
             raise KeyboardInterrupt("killed mid-write")
         calls.append(1)
-        return real_save(*args, **kwargs)
+        return real_append(self, values)
 
-    monkeypatch.setattr(cache.np, "save", crash_after_first_file)
+    monkeypatch.setattr(NpyAppender, "append", crash_after_first_batch)
     with pytest.raises(KeyboardInterrupt):
-        encode_dataset(GreyPixelEncoder(), images, progress=False)
-    monkeypatch.setattr(cache.np, "save", real_save)
-    assert entries(tmp_path) == []
+        encode_dataset(GreyPixelEncoder(), images, progress=False, batch_size=2)
+    monkeypatch.setattr(NpyAppender, "append", real_append)
+    assert calls and entries(tmp_path) == []
+    assert list((tmp_path / "cache" / "tokens").iterdir()) == []  # the temp dir went too
     again = encode_dataset(GreyPixelEncoder(), images, progress=False)
     assert not again.hit and encode_dataset(GreyPixelEncoder(), images, progress=False).hit
+
+
+def test_streamed_entry_equals_one_written_at_once(tmp_path):
+    """Batch by batch (sizes that do not divide N, ragged lengths) gives the same files as
+    ``np.save`` of the whole array, and a memory-mapped result."""
+    rng = np.random.default_rng(1)
+    ragged = [rng.integers(0, 256, (h, 3, 1), dtype=np.uint8) for h in (1, 4, 2, 5, 3, 2, 1)]
+    whole = encode_dataset(GreyPixelEncoder(), ragged, use_cache=False, progress=False)
+    for batch_size in (1, 3, 100):
+        where = tmp_path / f"c{batch_size}"
+        out = encode_dataset(GreyPixelEncoder(), ragged, cache_dir=where, batch_size=batch_size)
+        assert isinstance(out.flat, np.memmap) and not out.hit
+        assert out.lengths.tolist() == [3, 12, 6, 15, 9, 6, 3]
+        np.testing.assert_array_equal(out.flat, whole.flat)
+        np.testing.assert_array_equal(out.offsets, whole.offsets)
+        saved = tmp_path / "whole.npy"
+        np.save(saved, whole.flat)
+        assert (out.path / "tokens.npy").read_bytes() == saved.read_bytes()
+        assert encode_dataset(GreyPixelEncoder(), ragged, cache_dir=where).hit
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "drop-meta", "bad-json"])

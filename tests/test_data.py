@@ -135,6 +135,65 @@ def test_npz_truncated_zip_is_one_line(tmp_path):
         load_dataset(f"npz:{tmp_path / 't.npz'}", QUIET)
 
 
+def _is_mapped(array: np.ndarray) -> bool:
+    while array is not None:
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base if isinstance(array.base, np.ndarray) else None
+    return False
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_uncompressed_members_are_memory_mapped(tmp_path, compressed):
+    """np.savez members are mapped from the file (read as they are used), savez_compressed ones
+    are read; both give the same pixels, and writing to a mapped array leaves the file alone."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (30, 5, 4, 1), dtype=np.uint8),
+        "y_train": np.arange(30) % 3,
+        "x_test": rng.integers(0, 256, (7, 5, 4), dtype=np.uint8),  # N×H×W grey → N×H×W×1
+        "y_test": np.arange(7) % 3,
+    }
+    path = tmp_path / "d.npz"
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    before = path.read_bytes()
+    ds = load_dataset(f"npz:{path}", QUIET)
+    np.testing.assert_array_equal(ds.x_train, arrays["x_train"])
+    np.testing.assert_array_equal(ds.x_test, arrays["x_test"][..., None])
+    assert _is_mapped(ds.x_train) is (not compressed)
+    assert _is_mapped(ds.x_test) is (not compressed)
+    ds.x_train[0] = 0  # copy-on-write: this process sees it, the file does not
+    assert path.read_bytes() == before
+    limited = load_dataset(f"npz:{path}", LoadOptions(limit=10, progress=False))
+    assert len(limited.x_train) == 10 and not _is_mapped(limited.x_train)  # the subset is read
+
+
+def test_npz_member_memmap_reads_what_np_load_reads(tmp_path):
+    """Fortran order, an empty array, other dtypes, a member stored after a compressed one."""
+    import zipfile
+
+    from toksuite.npyfile import npz_member_memmap
+
+    arrays = {
+        "f": np.asfortranarray(np.arange(24, dtype=np.int32).reshape(4, 6)),
+        "empty": np.zeros((0, 3), np.uint16),
+        "big": np.arange(5000, dtype=np.float64),
+    }
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("first.npy", b"padding " * 100, compress_type=zipfile.ZIP_DEFLATED)
+        for key, value in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, value)
+            archive.writestr(f"{key}.npy", buffer.getvalue())  # stored: the default
+    for key, value in arrays.items():
+        mapped = npz_member_memmap(path, key)
+        assert mapped.dtype == value.dtype and mapped.shape == value.shape
+        np.testing.assert_array_equal(mapped, value)
+    assert npz_member_memmap(path, "first") is None  # compressed, and not a .npy
+    assert npz_member_memmap(path, "missing") is None
+
+
 # ----------------------------------------------------------------------------- CIFAR
 def cifar_rows(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 3072), dtype=np.uint8)

@@ -59,3 +59,72 @@ def test_pretrain_under_torchrun_with_two_gloo_processes(tmp_path):
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len([json.loads(x) for x in lines if '"train"' in x]) == 5  # rank 0 only wrote
     assert not list(out.glob(".*.tmp"))  # no half-written files left
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_multi_node_launch_form_with_two_single_process_nodes(tmp_path):
+    """The documented multi-node command (c10d rendezvous), as two one-process "nodes" on this
+    machine: they meet, train one DDP run, and give the single-process run's step count."""
+    out = tmp_path / "run"
+    env = dict(
+        os.environ,
+        TOKSUITE_QUIET="1",
+        OMP_NUM_THREADS="1",
+        TOKSUITE_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    endpoint = f"127.0.0.1:{_free_port()}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        endpoint,
+        "--rdzv-id",
+        "toksuite-test",
+        "-m",
+        "toksuite",
+        "pretrain",
+        "--out",
+        str(out),
+        "--data",
+        "digits",
+        "--model",
+        "tiny",
+        "--limit",
+        "200",
+        "--batch-size",
+        "32",
+        "--images",
+        "192",
+        "--log-every",
+        "2",
+        "--checkpoint-every",
+        "0",
+        "--json",
+    ]
+    nodes = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [node.communicate(timeout=300) for node in nodes]
+    for node, (_, stderr) in zip(nodes, results, strict=True):
+        assert node.returncode == 0, stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 6
+    assert summary["images_seen"] == 192
+    printed = [json.loads(stdout) for stdout, _ in results if stdout.strip()]
+    assert len(printed) == 1 and printed[0]["steps"] == 6  # only rank 0 prints the summary

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from toksuite.cli import app
 from toksuite.train.config import TrainConfig, learning_rate
 from toksuite.train.metrics import evaluate
-from toksuite.train.sequences import IGNORE_INDEX, make_batch, pad_sequences, token_nll
+from toksuite.train.sequences import IGNORE_INDEX, make_batch, sequence_table, token_nll
 
 runner = CliRunner()
 
@@ -130,8 +130,8 @@ def test_padding_never_counts_in_the_loss():
     model, seqs = _tiny_model(), _ragged()
     losses = []
     for pad_id, context in ((0, 26), (7, 35)):
-        data = pad_sequences(seqs, bos_id=19, context=context, pad_id=pad_id)
-        ids = data.tokens  # the full width: no trimming, so the padding really differs
+        data = sequence_table(seqs, bos_id=19, context=context, pad_id=pad_id)
+        ids = data.gather()  # the full width: no trimming, so the padding really differs
         positions = torch.arange(ids.shape[1])
         labels = ids.masked_fill(positions >= torch.from_numpy(data.lengths)[:, None], IGNORE_INDEX)
         with torch.no_grad():
@@ -140,7 +140,7 @@ def test_padding_never_counts_in_the_loss():
         assert (nll[:, 25:] == 0).all()
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
     # make_batch trims to the longest sequence and masks the rest the same way
-    data = pad_sequences(seqs, bos_id=19, context=35, pad_id=7)
+    data = sequence_table(seqs, bos_id=19, context=35, pad_id=7)
     ids, labels, real = make_batch(data, np.arange(len(seqs)), multiple=1)
     assert ids.shape[1] == max(map(len, seqs)) + 1 and real == sum(map(len, seqs)) + len(seqs)
     assert int((labels != IGNORE_INDEX).sum()) == real
@@ -154,7 +154,7 @@ def test_bits_per_pixel_of_a_uniform_model_is_log2_vocab_per_token():
         return SimpleNamespace(logits=torch.zeros(*input_ids.shape, vocab))
 
     seqs = _ragged(n=9, vocab=10, seed=1)
-    data = pad_sequences(seqs, bos_id=10, context=30)
+    data = sequence_table(seqs, bos_id=10, context=30)
     result, bits = evaluate(uniform, data, image_shape=(h, w, 3), batch_size=4)
     mean_tokens = np.mean([len(s) for s in seqs])
     assert result["bits_per_pixel"] == pytest.approx(mean_tokens * math.log2(vocab) / (h * w))
@@ -226,7 +226,7 @@ def test_training_attention_builds_no_mask_and_matches_masked_sdpa(monkeypatch):
     from toksuite.train.loop import make_optimizer, train_step
 
     model = _tiny_model()
-    data = pad_sequences(_ragged(), bos_id=19, context=26)
+    data = sequence_table(_ragged(), bos_id=19, context=26)
     ids, labels, real = make_batch(data, np.arange(len(data)), multiple=1)
     calls = []
     real_find = masking.find_packed_sequence_indices
@@ -312,3 +312,60 @@ def test_a_run_saved_before_batching_existed_still_loads_and_resumes_as_random(t
     assert options.batching == "random"  # what such a run trained with
     probe = runner.invoke(app, ["probe", "--run", str(run), "--no-random-control", "--json"])
     assert probe.exit_code == 0, probe.output
+
+
+def test_training_reads_batches_from_the_memory_mapped_cache(tmp_path, monkeypatch):
+    """No step or evaluation gathers more rows than one batch, and they come from the token
+    cache's memory map: nothing N×context is built for the train or held-out split."""
+    from toksuite.train.sequences import SequenceTable
+
+    seen: list[tuple[int, type]] = []
+    real_gather = SequenceTable.gather
+
+    def recording_gather(self, index=None, width=None):
+        seen.append((len(self) if index is None else len(index), type(self.flat)))
+        return real_gather(self, index, width)
+
+    monkeypatch.setattr(SequenceTable, "gather", recording_gather)
+    summary = pretrain_cli(tmp_path / "run", "--images", "320")
+    assert summary["steps"] == 10 and seen
+    assert max(rows for rows, _ in seen) <= 64  # --batch-size 32; evaluation batches of 64
+    assert {kind for _, kind in seen} == {np.memmap}
+
+
+@pytest.mark.slow
+def test_memory_mapped_npz_trains_exactly_like_a_compressed_one(tmp_path):
+    """The same arrays saved with np.savez (mapped) and np.savez_compressed (read): same run."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (96, 6, 6), dtype=np.uint8),
+        "y_train": np.arange(96) % 4,
+        "x_test": rng.integers(0, 256, (20, 6, 6), dtype=np.uint8),
+        "y_test": np.arange(20) % 4,
+    }
+    np.savez(tmp_path / "stored.npz", **arrays)
+    np.savez_compressed(tmp_path / "compressed.npz", **arrays)
+    runs = []
+    for name in ("stored", "compressed"):
+        result = runner.invoke(
+            app,
+            [
+                "pretrain",
+                "--out",
+                str(tmp_path / name),
+                "--data",
+                f"npz:{tmp_path / name}.npz",
+                "--model",
+                "tiny",
+                "--batch-size",
+                "16",
+                "--images",
+                "96",
+                "--log-every",
+                "2",
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        runs.append((train_losses(tmp_path / name), json.loads(result.stdout)["bits_per_pixel"]))
+    assert runs[0] == runs[1] and len(runs[0][0]) == 3

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from toksuite.cli import app
 from toksuite.probe import layer_features
-from toksuite.train.sequences import pad_sequences
+from toksuite.train.sequences import sequence_table
 
 runner = CliRunner()
 
@@ -85,13 +85,13 @@ def test_pooling_ignores_padding_and_bos(pool):
     seqs = [rng.integers(0, 19, size=n) for n in (3, 9, 17, 30)]
     feats = []
     for pad_id, context in ((0, 31), (5, 40)):
-        data = pad_sequences(seqs, bos_id=19, context=context, pad_id=pad_id)
-        feats.append(layer_features(model, data.tokens, torch.from_numpy(data.lengths), pool))
+        data = sequence_table(seqs, bos_id=19, context=context, pad_id=pad_id)
+        feats.append(layer_features(model, data.gather(), torch.from_numpy(data.lengths), pool))
     for a, b in zip(*feats, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # each image pooled alone (no padding at all) gives the same features
-    data = pad_sequences(seqs[:1], bos_id=19, context=4)
-    alone = layer_features(model, data.tokens, torch.from_numpy(data.lengths), pool)
+    data = sequence_table(seqs[:1], bos_id=19, context=4)
+    alone = layer_features(model, data.gather(), torch.from_numpy(data.lengths), pool)
     torch.testing.assert_close(alone[-1][0], feats[0][-1][0], rtol=1e-5, atol=1e-5)
 
 
@@ -102,7 +102,7 @@ def pooled(encoder, images, pools):
     from toksuite.pooling import parse_pool, pixel_weights
 
     ids = encoder.encode_batch(images)
-    data = pad_sequences(ids, bos_id=encoder.vocab_size, context=1 + max(map(len, ids)))
+    data = sequence_table(ids, bos_id=encoder.vocab_size, context=1 + max(map(len, ids)))
     model = build_model("tiny", encoder.vocab_size + 1, data.context, seed=0).eval()
     specs = [parse_pool(p) for p in pools]
     grids = sorted({s.cells for s in specs if s.in_pixels})
@@ -111,7 +111,7 @@ def pooled(encoder, images, pools):
         cells: w.dense(index, data.context, data.lengths)
         for cells, w in pixel_weights(encoder, ids, images.shape[1:3], grids).items()
     }
-    return layer_features(model, data.tokens, torch.from_numpy(data.lengths), specs, weights)
+    return layer_features(model, data.gather(), torch.from_numpy(data.lengths), specs, weights)
 
 
 @pytest.mark.parametrize("name", ["pixels-grey", "pixels-rgb", "kmeans"])

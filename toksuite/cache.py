@@ -7,7 +7,9 @@ data fingerprint), holding
 * ``offsets.npy`` — int64, N+1 entries: image ``i`` is ``tokens[offsets[i]:offsets[i+1]]``,
 * ``meta.json``   — format version, key, counts, dtype and the SHA-256 of both arrays.
 
-Both arrays open with ``np.load(mmap_mode="r")``. An entry is written into a temporary directory
+Both arrays open with ``np.load(mmap_mode="r")``. A new entry is written while the images are
+encoded, one batch at a time (`toksuite.npyfile.NpyAppender`), so neither writing nor reading an
+entry needs memory for all the sequences at once. An entry is written into a temporary directory
 beside it and renamed into place last, so a killed run leaves only a ``.tmp`` directory that no
 lookup reads; an entry that fails any check on reading (missing file, wrong shape, checksum) is
 thrown away and recomputed, never trusted.
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from toksuite.io import atomic_dir
+from toksuite.npyfile import NpyAppender
 from toksuite.progress import progress_bar, status
 
 CACHE_ENV = "TOKSUITE_CACHE_DIR"
@@ -129,62 +132,109 @@ def encode_dataset(
 
     The key is the encoder's fingerprint (its saved state) and ``data_fingerprint`` (computed
     from the pixels when not given), so changing either gives a fresh entry. ``cache_dir``
-    defaults to `default_cache_dir()`; entries go in its ``tokens/`` folder. A cache that cannot
-    be written only costs a warning.
+    defaults to `default_cache_dir()`; entries go in its ``tokens/`` folder.
+
+    A new entry is written while encoding, ``batch_size`` images at a time, and returned
+    memory-mapped: memory holds one batch of sequences (and the per-image offsets) however many
+    images there are. A cache that cannot be written only costs a warning
+    (the images are then encoded again, in memory).
     """
     encoder._check_fitted()
     if not use_cache:
-        return _encode(encoder, images, progress, batch_size)
+        return _encode_in_memory(encoder, images, progress, batch_size)
     key = cache_key(encoder.fingerprint(), data_fingerprint or images_fingerprint(images))
     entry = tokens_dir(cache_dir) / key
     cached = read_entry(entry, key, len(images))
     if cached is not None:
         return cached
-    sequences = _encode(encoder, images, progress, batch_size)
     try:
-        write_entry(entry, key, sequences, encoder)
-        sequences.path = entry
+        _stream_entry(entry, key, encoder, images, progress, batch_size)
     except OSError as exc:
         status(f"[yellow]warning:[/] token cache not written ({entry}: {exc.strerror or exc})")
-    return sequences
+        return _encode_in_memory(encoder, images, progress, batch_size)
+    written = read_entry(entry, key, len(images), verify=False)  # checksums came from the writer
+    if written is None:
+        raise AssertionError(f"token cache entry {entry} unreadable right after writing")
+    written.hit = False
+    return written
 
 
-def _encode(encoder, images, progress: bool, batch_size: int) -> TokenSequences:
-    out: list[np.ndarray] = []
+def _encoded_batches(encoder, images, progress: bool, batch_size: int):
+    """``(flat ids, lengths)`` per batch of ``batch_size`` images, ids checked against the vocab."""
+    dtype = token_dtype(encoder.vocab_size)
     with progress_bar(f"encoding with {encoder.name}", len(images), show=progress) as advance:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
-            out += encoder.encode_batch(batch)
+            ids = [np.asarray(s).reshape(-1) for s in encoder.encode_batch(batch)]
+            flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+            if flat.size and (flat.min() < 0 or flat.max() >= encoder.vocab_size):
+                raise AssertionError(
+                    f"{encoder.name} produced ids outside 0..{encoder.vocab_size - 1}"
+                )
+            yield flat.astype(dtype, copy=False), np.fromiter(map(len, ids), np.int64, len(ids))
             advance(len(batch))
-    for ids in out:
-        if ids.size and (ids.min() < 0 or ids.max() >= encoder.vocab_size):
-            raise AssertionError(f"{encoder.name} produced ids outside 0..{encoder.vocab_size - 1}")
-    return TokenSequences.from_list(out, encoder.vocab_size)
+
+
+def _offsets(lengths: list[np.ndarray]) -> np.ndarray:
+    counts = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets
+
+
+def _encode_in_memory(encoder, images, progress: bool, batch_size: int) -> TokenSequences:
+    chunks, lengths = [], []
+    for flat, counts in _encoded_batches(encoder, images, progress, batch_size):
+        chunks.append(flat)
+        lengths.append(counts)
+    dtype = token_dtype(encoder.vocab_size)
+    return TokenSequences(np.concatenate([np.zeros(0, dtype), *chunks]), _offsets(lengths))
+
+
+def _stream_entry(entry: Path, key: str, encoder, images, progress: bool, batch_size: int) -> None:
+    """Encode into a new entry batch by batch (temp dir beside it, renamed into place last)."""
+    _remove_stale_tmp(entry.parent)
+    dtype = token_dtype(encoder.vocab_size)
+    with atomic_dir(entry) as tmp:
+        lengths: list[np.ndarray] = []
+        with NpyAppender(tmp / TOKENS, dtype) as tokens:
+            for flat, counts in _encoded_batches(encoder, images, progress, batch_size):
+                tokens.append(flat)
+                lengths.append(counts)
+        offsets = _offsets(lengths)
+        np.save(tmp / OFFSETS, offsets, allow_pickle=False)
+        _write_meta(
+            tmp, key, encoder, len(offsets) - 1, tokens.count, dtype, tokens.sha256, offsets
+        )
 
 
 def _sha256(arr: np.ndarray) -> str:
     return hashlib.sha256(memoryview(np.ascontiguousarray(arr)).cast("B")).hexdigest()
 
 
-def write_entry(entry: Path, key: str, sequences: TokenSequences, encoder) -> None:
-    """Write one entry atomically (temp dir beside it, renamed into place last)."""
-    _remove_stale_tmp(entry.parent)
-    with atomic_dir(entry) as tmp:
-        np.save(tmp / TOKENS, sequences.flat, allow_pickle=False)
-        np.save(tmp / OFFSETS, sequences.offsets, allow_pickle=False)
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "key": key,
-            "encoder": encoder.name,
-            "vocab_size": int(encoder.vocab_size),
-            "images": len(sequences),
-            "tokens": sequences.total,
-            "dtype": sequences.flat.dtype.str,
-            "sha256_tokens": _sha256(sequences.flat),
-            "sha256_offsets": _sha256(sequences.offsets),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")  # last: marks it complete
+def _write_meta(
+    tmp: Path,
+    key: str,
+    encoder,
+    images: int,
+    tokens: int,
+    dtype,
+    sha_tokens: str,
+    offsets: np.ndarray,
+) -> None:
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "key": key,
+        "encoder": encoder.name,
+        "vocab_size": int(encoder.vocab_size),
+        "images": images,
+        "tokens": int(tokens),
+        "dtype": np.dtype(dtype).str,
+        "sha256_tokens": sha_tokens,
+        "sha256_offsets": _sha256(offsets),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")  # last: marks it complete
 
 
 def read_entry(

@@ -114,7 +114,7 @@ def extract_features(
     batch_size: int = 64,
     device: torch.device,
 ) -> dict[str, list[np.ndarray]]:
-    """Pool name → per-layer N×F features of a `PaddedSequences`, batched (bf16 autocast on CUDA).
+    """Pool name → per-layer N×F features of a `SequenceTable`, batched (bf16 autocast on CUDA).
 
     ``pixels`` holds the token-to-pixel weights of the pixel-space pools (`pixel_weights`).
     """
@@ -196,7 +196,7 @@ def probe(
     from toksuite.train.config import TrainConfig
     from toksuite.train.distributed import choose_device
     from toksuite.train.rundir import load_options
-    from toksuite.train.sequences import encode_images, pad_sequences
+    from toksuite.train.sequences import encode_images, sequence_table
 
     specs = [parse_pool(p) for p in ([pool] if isinstance(pool, str) else pool)]
     if not specs or len({s.name for s in specs}) != len(specs):
@@ -230,7 +230,7 @@ def probe(
         encoded = [
             encode_images(run.encoder, x, progress=False) for x in (dataset.x_train, dataset.x_test)
         ]
-        splits = [pad_sequences(ids, bos_id=bos, context=context) for ids in encoded]
+        splits = [sequence_table(ids, bos_id=bos, context=context) for ids in encoded]
         shape = dataset.x_train.shape[1:3]
         grids = sorted({s.cells for s in specs if s.in_pixels})  # pixel-mean: the 1×1 grid
         pixels = [pixel_weights(run.encoder, ids, shape, grids) if grids else {} for ids in encoded]

@@ -139,16 +139,16 @@ class Comparison:
             test = data.x_test if len(data.x_test) else data.x_train
             with progress_bar(f"counting FLOPs for {name}", None):
                 cost = fit_forward_cost(c.model, encoder.vocab_size, attn_implementation=c.attn)
-            held_out = [len(s) for s in encode_images(encoder, test, progress=False)]
-            train = [len(s) for s in encode_images(encoder, data.x_train, progress=False)]
-            np.save(self.store.path(name, "flops", ".train_lengths.npy"), np.asarray(train))
+            held_out = encode_images(encoder, test, progress=False).lengths
+            train = encode_images(encoder, data.x_train, progress=False).lengths
+            np.save(self.store.path(name, "flops", ".train_lengths.npy"), train)
             macs, attention = cost.mean_macs(held_out)
             return {
                 "encoder": name,
                 "vocab_size": encoder.vocab_size,
                 "tokens": float(np.mean(held_out)),
-                "tokens_max": int(max(held_out)),
-                "longest_train": int(max(train, default=0)),
+                "tokens_max": int(held_out.max()),
+                "longest_train": int(train.max()) if len(train) else 0,
                 "train_images": len(train),
                 "fwd_macs": macs,
                 "fwd_flops": 2 * macs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 from toksuite.data.base import Dataset, DataSource, LoadOptions
 from toksuite.data.transform import finish, finish_split, to_channels
 from toksuite.errors import DataError
+from toksuite.npyfile import npz_member_memmap
 
 DEFAULT_TILE = 64
 
@@ -80,6 +82,10 @@ class NpzSource(DataSource):
 
     Images are uint8 N×H×W×C (C = 1 or 3) or N×H×W (grey). An optional ``class_names`` string
     array names the labels. Loaded with ``allow_pickle=False``: object arrays are refused.
+    Arrays stored uncompressed (``np.savez``) are memory-mapped, not read: a split without
+    ``--limit``, crop, resize or channel change reaches the encoder as that map, so its pixels are
+    paged in as the images are encoded. A compressed member (``np.savez_compressed``) is
+    decompressed into memory once.
     """
 
     name = "npz"
@@ -130,6 +136,12 @@ class NpzSource(DataSource):
 
 
 def _read(archive, key: str, path: Path) -> np.ndarray:
+    try:  # an uncompressed member (np.savez) is mapped in place: pages are read as encoding goes
+        mapped = npz_member_memmap(path, key)
+    except (OSError, ValueError, zipfile.BadZipFile, struct.error):
+        mapped = None  # read it the ordinary way below, which reports what is wrong
+    if mapped is not None:
+        return mapped
     try:
         return archive[key]
     except ValueError:  # object arrays need pickle, which is refused

@@ -157,9 +157,12 @@ def finish_split(
     if not limited:
         tr = limit_indices(np.arange(len(x_train)), options.limit, options.seed, 0)
         te = limit_indices(np.arange(len(x_test)), options.limit, options.seed, 1)
-        x_train, x_test = x_train[tr], x_test[te]
-        y_train = None if y_train is None else y_train[tr]
-        y_test = None if y_test is None else y_test[te]
+        # Index only when the limit drops images: x[all indices] would copy the whole split
+        # (and read a memory-mapped one into memory).
+        if len(tr) < len(x_train):
+            x_train, y_train = x_train[tr], None if y_train is None else y_train[tr]
+        if len(te) < len(x_test):
+            x_test, y_test = x_test[te], None if y_test is None else y_test[te]
     return Dataset(
         spec,
         apply_geometry(x_train, options, spec),

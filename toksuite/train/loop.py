@@ -56,11 +56,10 @@ from toksuite.train.rundir import (
     save_model,
 )
 from toksuite.train.sequences import (
-    PaddedSequences,
     context_length,
     encode_images,
     make_batch,
-    pad_sequences,
+    sequence_table,
     token_nll,
 )
 
@@ -103,6 +102,22 @@ def train_step(
     return loss.detach()
 
 
+def encode_splits(enc, dataset, d: distributed.Dist):
+    """Both splits' token sequences, memory-mapped from the token cache.
+
+    Rank 0 encodes and writes the cache entries first; the other processes then open them (a hit
+    where the cache directory is shared, as on one node) instead of encoding the same images
+    side by side, and encode for themselves only where it is not (another node's local disk).
+    """
+    splits = None
+    if d.is_main:
+        splits = [encode_images(enc, x, progress=True) for x in (dataset.x_train, dataset.x_test)]
+    d.barrier()
+    if not d.is_main:
+        splits = [encode_images(enc, x, progress=False) for x in (dataset.x_train, dataset.x_test)]
+    return splits
+
+
 def pretrain(
     config: TrainConfig, run_dir: str | Path, *, resume: bool = False, force: bool = False
 ) -> dict[str, Any]:
@@ -138,18 +153,16 @@ def _pretrain(
     enc, dataset = prepare_encoder(config, run_dir, d, resume)
     if len(dataset.x_train) == 0 or len(dataset.x_test) == 0:
         raise ConfigError(f"{config.data}: pretraining needs images in both train and test splits")
-    train_ids = encode_images(enc, dataset.x_train, progress=d.is_main)
-    test_ids = encode_images(enc, dataset.x_test, progress=d.is_main)
+    train_ids, test_ids = encode_splits(enc, dataset, d)
     context = context_length([train_ids, test_ids], config.context)
     bos = enc.vocab_size
-    train = pad_sequences(train_ids, bos_id=bos, context=context)
-    test = pad_sequences(test_ids, bos_id=bos, context=context)
+    train = sequence_table(train_ids, bos_id=bos, context=context).to(device)
+    test = sequence_table(test_ids, bos_id=bos, context=context).to(device)
     if train.truncated + test.truncated and d.is_main:
         status(
             f"[yellow]warning:[/] --context {context}: {train.truncated} train and "
             f"{test.truncated} held-out sequences cut"
         )
-    train_dev = train.to(device)
 
     # ---- model, optimiser, budget
     shape = resolve_shape(config.model)
@@ -176,9 +189,7 @@ def _pretrain(
     # Evaluations during training use the first held-out images (the same ones every time); the
     # final evaluation uses all of them, and the curve's last point is its value on those first.
     n_eval = min(config.eval_images, len(test))
-    eval_subset = PaddedSequences(
-        test.tokens[:n_eval], test.lengths[:n_eval], test.bos_id, test.pad_id, 0
-    ).to(device)
+    eval_subset = test.head(n_eval)
     peak = peak_flops(device, config.peak_flops)
 
     resolved = {
@@ -321,7 +332,7 @@ def _pretrain(
                 )
             global_index = batches[position]
             index = global_index[d.rank :: d.world_size]
-            input_ids, labels, _ = make_batch(train_dev, index, multiple=multiple)
+            input_ids, labels, _ = make_batch(train, index, multiple=multiple)
             targets = int(train.lengths[index].sum()) - len(index)
             lr = learning_rate(config, step, steps=steps, warmup=warmup, elapsed=state["elapsed"])
             running += train_step(
@@ -404,7 +415,7 @@ def _pretrain(
     if d.is_main:
         result, bits = evaluate(
             model,
-            test.to(device),
+            test,
             image_shape=dataset.image_shape,
             batch_size=config.eval_batch_size,
             autocast=autocast,

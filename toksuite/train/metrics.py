@@ -14,7 +14,7 @@ import torch
 
 from toksuite.model import ModelShape
 from toksuite.train.batching import sorted_batches
-from toksuite.train.sequences import PaddedSequences, make_batch, token_nll
+from toksuite.train.sequences import SequenceTable, make_batch, token_nll
 
 
 # ---------------------------------------------------------------------------- FLOPs and MFU
@@ -61,7 +61,7 @@ def mfu(flops_per_second: float, peak: float | None) -> float | None:
 @torch.no_grad()
 def heldout_bits(
     model,
-    data: PaddedSequences,
+    data: SequenceTable,
     *,
     batch_size: int = 64,
     autocast: Callable[[], AbstractContextManager] = nullcontext,
@@ -89,7 +89,7 @@ def heldout_bits(
 
 def evaluate(
     model,
-    data: PaddedSequences,
+    data: SequenceTable,
     *,
     image_shape: Sequence[int],
     batch_size: int = 64,
