@@ -34,6 +34,7 @@ from faces import DEFAULT_ROOT, load_faces
 
 from toksuite.encoders.base import Encoder
 from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder, HFTokenizerEncoder
+from toksuite.encoders.bpe_palette import BPEPaletteEncoder
 from toksuite.encoders.bytelevel import ByteLevelBPEEncoder
 from toksuite.registry import load_encoder
 
@@ -41,6 +42,8 @@ ENCODERS: dict[str, Callable[[int], Encoder]] = {
     "bpe-rgb": lambda vocab: BPERGBEncoder(vocab_size=vocab),
     "bpe-bytelevel": lambda vocab: ByteLevelBPEEncoder(vocab_size=vocab),
     "bpe-grey": lambda vocab: BPEGreyEncoder(vocab_size=vocab),
+    "bpe-rgb-hilbert": lambda vocab: BPERGBEncoder(vocab_size=vocab, scan="hilbert"),
+    "bpe-palette": lambda vocab: BPEPaletteEncoder(vocab_size=vocab),
 }
 
 
@@ -110,7 +113,7 @@ def main() -> None:
             "encode_images_per_s": round(rate, 1),
             "tokens_per_image": round(float(tokens), 1),
         }
-        if isinstance(encoder, BPEGreyEncoder | BPERGBEncoder):
+        if isinstance(encoder, BPEGreyEncoder | BPERGBEncoder | BPEPaletteEncoder):
             # The same encoder through HF tokenizers instead of the compiled merge kernel.
             hf = best_rate(
                 lambda e=encoder, t=test: HFTokenizerEncoder.encode_batch(e, t),

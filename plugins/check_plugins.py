@@ -17,7 +17,7 @@ import tempfile
 
 EXPECTED = {
     "tutorial": ["pixels-grey4"],
-    "bpe-extras": ["bpe-rgb-snake", "bpe-rgb-hilbert", "bpe-palette"],
+    "bpe-extras": ["bpe-rgb-snake", "bpe-rgb-hilbert"],
 }
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TOKSUITE_CACHE_DIR"] = os.path.join(tmp, "cache")
         result = toksuite(
-            "squeeze", "-e", ",".join(names), "--vocab", "1100", "-p", "k=16",
+            "squeeze", "-e", ",".join(names), "--vocab", "1100",
             "-d", "sample-images", "--limit", "40", "--plot", os.path.join(tmp, "squeeze.png"),
         )  # fmt: skip
         measured = {row["encoder"] for row in result["rows"]}
@@ -60,7 +60,7 @@ def main() -> None:
         report = toksuite(
             "compare", "-e", ",".join(names), "-d", "sample-images", "--limit", "24",
             "-r", "8", "-m", "tiny", "--epochs", "1", "--samples", "2",
-            "-p", "k=16", "-p", "vocab_size=1100", "--out", os.path.join(tmp, "compare"),
+            "-p", "vocab_size=1100", "--out", os.path.join(tmp, "compare"),
         )  # fmt: skip
     compared = {row["encoder"] for row in report["summary"]}
     if compared != set(names):

@@ -9,6 +9,7 @@ __all__ = ["Decoded", "Encoder"]
 @hookimpl
 def toksuite_register_encoders(register):
     from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
+    from toksuite.encoders.bpe_palette import BPEPaletteEncoder
     from toksuite.encoders.bytelevel import ByteLevelBPEEncoder, ByteLevelGreyBPEEncoder
     from toksuite.encoders.kmeans import KMeansEncoder
     from toksuite.encoders.pixels import GreyPixelEncoder, RGBPixelEncoder
@@ -19,6 +20,7 @@ def toksuite_register_encoders(register):
         KMeansEncoder,
         BPEGreyEncoder,
         BPERGBEncoder,
+        BPEPaletteEncoder,
         ByteLevelBPEEncoder,
         ByteLevelGreyBPEEncoder,
     ):

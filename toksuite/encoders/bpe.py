@@ -26,15 +26,21 @@ Scan order (``scan=``): ``"raster"`` (default, the paper's), ``"snake"`` or ``"h
 are then stretches of W pixels along the scan: along a Hilbert curve a token is a compact patch
 instead of a strip of one row. The compiled kernel reads the pixels along the scan itself.
 
+Run holding (``run_tolerance=``, default 0: off): along the scan a pixel keeps the symbol of the
+pixel before it when that symbol's squared error (summed over channels, 8-bit units) exceeds its
+own symbol's by at most the tolerance, so colours between two bins stop flickering and BPE merges
+the longer runs; ``quantize`` applies the same rule, and the PSNR it costs is reported beside the
+squeeze. ``bpe-palette`` (`toksuite.encoders.bpe_palette`) turns it on over fitted colours.
+
 Why ``split`` is the default (RGB CelebA faces at 112×112, vocab 30,000, squeeze on 500 held-out
 faces, fit time on a shared 2-core machine): fitted on 500 faces, split 3.84× (fit 12 s), separator
 3.71× (12 s; the H - 1 separator tokens), joined 3.86× (55 s); on 2,000 faces split gives 3.90× in
 53 s. Joined squeezes a hair more but fits 4-5× slower, because the trainer rescans a whole
 12,544-symbol word for every merge that touches it; split keeps words one row long.
 
-Encoding: `toksuite.encoders.bpe_kernel` applies the fitted merges to the pixels in compiled code
-and returns HF's ids 3–4× faster than HF itself (no token strings, no offsets); HF encodes
-whatever the kernel cannot (no numba, BPE dropout …).
+Encoding: `toksuite.encoders.bpe_kernel` makes the symbols and applies the fitted merges in
+compiled code and returns HF's ids (no token strings, no offsets; docs/benchmarks.md times both);
+HF encodes whatever the kernel cannot (no numba, BPE dropout …).
 
 The fitted ``tokenizer_`` is a plain HF ``Tokenizer`` whose pre-tokenizer lives in its
 ``tokenizer.json``, so ``transformers.PreTrainedTokenizerFast(tokenizer_file=...)`` opens a saved
@@ -52,7 +58,7 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
-from toksuite.encoders.bpe_kernel import MergeTable
+from toksuite.encoders.bpe_kernel import MergeTable, scan_symbols
 from toksuite.encoders.grammar import NOT_AN_ATOM, TokenGrammar
 from toksuite.encoders.scan import SCAN_ORDERS, ScanOrder, from_scan, scan_order
 from toksuite.encoders.symbols import (
@@ -256,25 +262,29 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         max_token_length: int | None = None,
         max_fit_images: int | None = None,
         scan: ScanOrder = "raster",
+        run_tolerance: float = 0.0,
     ) -> None:
         super().__init__()
         self.target_vocab_size = vocab_size
         self.levels = levels
         self.rows = rows
         self.scan = scan
+        self.run_tolerance = run_tolerance
         self.alphabet_mode = alphabet
         self.min_symbol_count = min_symbol_count
         self.max_alphabet_share = max_alphabet_share
         self.min_frequency = min_frequency
         self.max_token_length = max_token_length
         self.max_fit_images = max_fit_images
-        self.quantizer = Quantizer(levels, self.channels)
+        self.quantizer = self._make_quantizer()
         if rows not in ("split", "separator", "joined"):
             raise EncoderParamError(f"rows must be split, separator or joined, got {rows!r}")
         if alphabet not in ("seen", "all"):
             raise EncoderParamError(f"alphabet must be seen or all, got {alphabet!r}")
         if scan not in SCAN_ORDERS:
             raise EncoderParamError(f"scan must be one of {', '.join(SCAN_ORDERS)}, got {scan!r}")
+        if not (isinstance(run_tolerance, int | float) and run_tolerance >= 0):
+            raise EncoderParamError(f"run_tolerance must be a number >= 0, got {run_tolerance!r}")
         if not 0 < max_alphabet_share <= 1:
             raise EncoderParamError(
                 f"max_alphabet_share must be in (0, 1], got {max_alphabet_share}"
@@ -285,14 +295,14 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         if alphabet == "all" and vocab_size < self.quantizer.n_symbols + separator:
             raise EncoderParamError(
                 f"vocab_size={vocab_size} is smaller than the "
-                f"{self.quantizer.n_symbols + separator} symbols of levels={levels}"
+                f"{self.quantizer.n_symbols + separator} symbols of {self.quantizer.describe()}"
             )
         # "seen" needs room for the byte tokens and at least one symbol.
         least = len(utf8_bytes(np.arange(self.quantizer.n_symbols))) + 1 + separator
         if alphabet == "seen" and vocab_size < least:
             raise EncoderParamError(
                 f"vocab_size={vocab_size} is smaller than {least}: the byte-fallback tokens "
-                f"of levels={levels} plus one symbol"
+                f"of {self.quantizer.describe()} plus one symbol"
             )
         self._symbol_counts: np.ndarray | None = None
 
@@ -330,18 +340,23 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
             out += self._kernel_encode(table, np.stack(group))
         return out
 
-    def _kernel_encode(self, table: MergeTable, images: np.ndarray) -> list[np.ndarray]:
-        # The kernel reads the pixels along the scan itself: no reordered copy of the images.
-        order = scan_order(self.scan, *images.shape[1:3])
-        return table.encode(images, self.quantizer, order)
+    def _make_quantizer(self) -> Quantizer:
+        return Quantizer(self.levels, self.channels)
 
-    def _scanned(self, images: np.ndarray) -> np.ndarray:
-        """N×H×W×C images with their pixels put in scan order, as HF reads them (`image_to_text`);
-        the kernel reads the scan directly."""
-        if self.scan == "raster":
-            return images
-        n, h, w, c = images.shape
-        return images.reshape(n, h * w, c)[:, scan_order(self.scan, h, w)].reshape(n, h, w, c)
+    def _kernel_encode(self, table: MergeTable, images: np.ndarray) -> list[np.ndarray]:
+        return table.encode_symbols(self.scan_symbols(images), images.shape[2])
+
+    def scan_symbols(self, images: np.ndarray) -> np.ndarray:
+        """N×H×W×C images → N×(H·W) symbols along the scan, runs held by ``run_tolerance``: what
+        the tokenizer reads (compiled; no reordered copy of the images)."""
+        return scan_symbols(
+            images,
+            self.quantizer,
+            scan_order(self.scan, *images.shape[1:3]),
+            nearest=self.quantizer.nearest(images),
+            colours=self.quantizer.colours if self.run_tolerance else None,
+            tolerance=self.run_tolerance,
+        )
 
     def get_params(self) -> dict[str, Any]:
         # The ``alphabet`` parameter is stored as ``alphabet_mode``: ``alphabet()`` is a method.
@@ -351,8 +366,9 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
 
     # ------------------------------------------------------------------ text
     def image_to_text(self, image: np.ndarray) -> str:
-        scanned = self._scanned(self.check_image(image)[None])[0]
-        codepoints = symbol_codepoints(self.quantizer.symbols(scanned))
+        image = self.check_image(image)
+        symbols = self.scan_symbols(image[None])[0].reshape(image.shape[:2])
+        codepoints = symbol_codepoints(symbols)
         if self.rows == "joined":
             return codepoints_to_text(codepoints)
         # Rows joined by the separator: one extra column of "\n", then drop the last one.
@@ -360,7 +376,12 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         return codepoints_to_text(np.hstack([codepoints, sep]).reshape(-1)[:-1])
 
     def quantize(self, image: np.ndarray) -> np.ndarray:
-        return self.quantizer.quantize(self.check_image(image))
+        image = self.check_image(image)
+        if not self.run_tolerance:  # each pixel on its own: no scan needed
+            return self.quantizer.quantize(image)
+        h, w = image.shape[:2]
+        grid = from_scan(self.scan_symbols(image[None])[0], self.scan, h, w).reshape(h, w)
+        return self.quantizer.image(grid)
 
     def _token_symbols(self, token: str) -> np.ndarray:
         if byte := BYTE_TOKEN.fullmatch(token):
@@ -378,7 +399,9 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         # Bytes may spell a private-use character beyond this quantiser's symbols.
         beyond = symbols >= self.quantizer.n_symbols
         if beyond.any():
-            notes.append(f"{int(beyond.sum())} byte-fallback symbols beyond levels={self.levels}")
+            notes.append(
+                f"{int(beyond.sum())} byte-fallback symbols beyond {self.quantizer.describe()}"
+            )
             symbols = symbols[~beyond]
         if self.rows == "separator":
             grid, row_notes = rows_from_marked(symbols, h, w)
@@ -434,7 +457,7 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
     def _prepare_fit(self, images: Sequence[np.ndarray]) -> None:
         counts = np.zeros(self.quantizer.n_symbols, np.int64)
         for image in images:
-            symbols = self.quantizer.symbols(self.check_image(image))
+            symbols = self.scan_symbols(self.check_image(image)[None])
             counts += np.bincount(symbols.reshape(-1), minlength=counts.size)
         self._symbol_counts = counts
 

@@ -174,37 +174,60 @@ def _encode_image(symbols, n, row_len, split_rows, sep_id, char_start, char_ids,
     return o
 
 
-@_jit(parallel=True)
-def _encode_images(
-    pixels, order, width, level_of, weights, split_rows, sep_id, char_start, char_ids, merges
-):
-    """N×(H·W)×C uint8 pixels, read in ``order`` (flat indices: the scan) in rows of ``width``
-    → (flat ids, per-image start offsets, per-image id counts).
+@_jit()
+def _image_symbols(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+    """One image's symbols along the scan ``order`` into ``out``.
 
-    Quantised here, in parallel, rather than by numpy first: that pass alone cost a quarter of
-    the encode time of a 112×112 RGB face; reading along the scan here costs nothing extra.
+    Each pixel's own symbol is its grid cell (``level_of``, ``weights``) or, when ``nearest`` is
+    given (a palette's ids), ``nearest[p]``. With ``tolerance`` > 0 a pixel keeps the symbol
+    before it along the scan when that colour's squared error exceeds its own symbol's by at
+    most ``tolerance``: runs grow where a colour sits between two symbols, so BPE merges more.
     """
-    n_images, n_pixels, channels = pixels.shape
-    height = n_pixels // width
-    symbols = np.empty((n_images, n_pixels), np.int64)
-    n_ids = np.empty(n_images, np.int64)  # each image's starting ids (byte fallback: several)
-    for i in prange(n_images):
-        total = 0
-        for j in range(n_pixels):
-            p = order[j]
+    channels = pixels.shape[1]
+    prev = -1
+    for j in range(order.size):
+        p = order[j]
+        if nearest.size:
+            s = nearest[p]
+        else:
             s = 0
             for c in range(channels):
-                s += level_of[pixels[i, p, c]] * weights[c]
-            symbols[i, j] = s
-            total += char_start[s + 1] - char_start[s]
-        n_ids[i] = total
-    # Room for each image's ids: no more than it starts with, plus its row separators.
-    room = n_ids + (height - 1 if sep_id != _EMPTY else 0)
-    starts = np.zeros(n_images + 1, np.int64)
-    starts[1:] = np.cumsum(room)
-    out = np.empty(starts[n_images], np.int32)
-    counts = np.empty(n_images, np.int64)
-    for i in prange(n_images):
+                s += level_of[pixels[p, c]] * weights[c]
+        if tolerance > 0 and prev >= 0 and s != prev:
+            own = 0.0
+            held = 0.0
+            for c in range(channels):
+                x = np.float64(pixels[p, c])
+                own += (x - colours[s, c]) ** 2
+                held += (x - colours[prev, c]) ** 2
+            if held <= own + tolerance:
+                s = prev
+        out[j] = s
+        prev = s
+
+
+# Each stage has a parallel and a serial loop over images: threads pay only for batches; one image
+# on a parallel loop waits for every thread to be scheduled, which on busy cores costs far more
+# than the image itself.
+@_jit(parallel=True)
+def _symbols_parallel(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+    for i in prange(pixels.shape[0]):
+        near = nearest[i] if nearest.size else nearest.reshape(-1)
+        _image_symbols(pixels[i], order, level_of, weights, near, colours, tolerance, out[i])
+
+
+@_jit()
+def _symbols_serial(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+    for i in range(pixels.shape[0]):
+        near = nearest[i] if nearest.size else nearest.reshape(-1)
+        _image_symbols(pixels[i], order, level_of, weights, near, colours, tolerance, out[i])
+
+
+@_jit(parallel=True)
+def _merge_parallel(
+    symbols, n_ids, starts, width, split_rows, sep_id, char_start, char_ids, merges, out, counts
+):
+    for i in prange(symbols.shape[0]):
         end = _encode_image(
             symbols[i],
             n_ids[i],
@@ -218,7 +241,63 @@ def _encode_images(
             starts[i],
         )
         counts[i] = end - starts[i]
-    return out, starts, counts
+
+
+@_jit()
+def _merge_serial(
+    symbols, n_ids, starts, width, split_rows, sep_id, char_start, char_ids, merges, out, counts
+):
+    for i in range(symbols.shape[0]):
+        end = _encode_image(
+            symbols[i],
+            n_ids[i],
+            width,
+            split_rows,
+            sep_id,
+            char_start,
+            char_ids,
+            merges,
+            out,
+            starts[i],
+        )
+        counts[i] = end - starts[i]
+
+
+PARALLEL_MIN_IMAGES = 8  # fewer images than this are encoded on the calling thread
+
+
+def scan_symbols(
+    images: np.ndarray,
+    quantizer: Quantizer,
+    order: np.ndarray | None = None,
+    *,
+    nearest: np.ndarray | None = None,
+    colours: np.ndarray | None = None,
+    tolerance: float = 0.0,
+) -> np.ndarray:
+    """N×H×W×C uint8 images → N×(H·W) int64 symbols read along ``order`` (default row by row).
+
+    Symbols are ``quantizer``'s grid cells, or ``nearest`` (N×H×W ids, e.g. a palette's) when
+    given; ``tolerance`` > 0 holds runs along the scan (see `_image_symbols`), comparing the
+    pixel with ``colours`` (symbol × channel).
+    """
+    n, height, width, channels = images.shape
+    order = np.arange(height * width) if order is None else order
+    if colours is None:
+        colours = np.zeros((1, channels))
+    out = np.empty((n, height * width), np.int64)
+    stage = _symbols_parallel if n >= PARALLEL_MIN_IMAGES else _symbols_serial
+    stage(
+        np.ascontiguousarray(images, np.uint8).reshape(n, height * width, channels),
+        np.ascontiguousarray(order, np.int64),
+        quantizer.level_of.astype(np.int64),
+        quantizer.weights.astype(np.int64),
+        np.zeros((0, 0), np.int64) if nearest is None else nearest.reshape(n, -1).astype(np.int64),
+        np.ascontiguousarray(colours, np.float64),
+        float(tolerance),
+        out,
+    )
+    return out
 
 
 class MergeTable:
@@ -303,19 +382,31 @@ class MergeTable:
     ) -> list[np.ndarray]:
         """N×H×W×C uint8 images → each image's ids, its pixels made symbols by ``quantizer`` and
         read in ``order`` (flat pixel indices, a scan order; default row by row)."""
-        n, height, width, channels = images.shape
-        if order is None:
-            order = np.arange(height * width)
-        out, starts, counts = _encode_images(
-            np.ascontiguousarray(images, np.uint8).reshape(n, height * width, channels),
-            np.ascontiguousarray(order, np.int64),
+        return self.encode_symbols(scan_symbols(images, quantizer, order), images.shape[2])
+
+    def encode_symbols(self, symbols: np.ndarray, width: int) -> list[np.ndarray]:
+        """N×P symbols (each image's, along its scan) in words of ``width`` → each image's ids."""
+        n = len(symbols)
+        height = symbols.shape[1] // width
+        # Each image's starting ids (byte fallback: several per symbol) bound what it writes.
+        n_ids = np.diff(self.char_start)[symbols].sum(axis=1)
+        room = n_ids + (height - 1 if self.sep_id != _EMPTY else 0)
+        starts = np.zeros(n + 1, np.int64)
+        starts[1:] = np.cumsum(room)
+        out = np.empty(starts[n], np.int32)
+        counts = np.empty(n, np.int64)
+        stage = _merge_parallel if n >= PARALLEL_MIN_IMAGES else _merge_serial
+        stage(
+            symbols,
+            n_ids,
+            starts,
             width,
-            quantizer.level_of.astype(np.int64),
-            quantizer.weights.astype(np.int64),
             self.split_rows,
             self.sep_id,
             self.char_start,
             self.char_ids,
             self.merges,
+            out,
+            counts,
         )
         return [out[s : s + c] for s, c in zip(starts[:-1], counts, strict=True)]

@@ -184,13 +184,15 @@ class KMeansEncoder(Encoder):
     def encode(self, image: np.ndarray) -> np.ndarray:
         return self._ids(self.check_image(image).reshape(-1, 3))
 
+    def encode_array(self, images: np.ndarray) -> np.ndarray:
+        """N×H×W×3 uint8 images → N×(H·W) ids in one array."""
+        self.check_image(images[0])
+        n, h, w = images.shape[:3]
+        return self._ids(images.reshape(-1, 3)).reshape(n, h * w)
+
     def encode_batch(self, images: Iterable[np.ndarray]) -> list[np.ndarray]:
         if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype == np.uint8:
-            if len(images) == 0:
-                return []
-            self.check_image(images[0])
-            n, h, w = images.shape[:3]
-            return list(self._ids(images.reshape(-1, 3)).reshape(n, h * w))
+            return list(self.encode_array(images)) if len(images) else []
         checked = [self.check_image(image) for image in images]
         if not checked:
             return []

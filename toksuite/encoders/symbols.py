@@ -55,6 +55,18 @@ class Quantizer:
     def n_symbols(self) -> int:
         return self.levels**self.channels
 
+    def describe(self) -> str:
+        return f"levels={self.levels}"
+
+    def nearest(self, images: np.ndarray) -> None:
+        """None: the merge kernel computes grid cells itself (a palette returns its ids here)."""
+        return None
+
+    @property
+    def colours(self) -> np.ndarray:
+        """Every symbol's decoded colour, symbol × channel (what run holding compares)."""
+        return self.image(np.arange(self.n_symbols)).reshape(self.n_symbols, self.channels)
+
     def symbols(self, image: np.ndarray) -> np.ndarray:
         """H×W×C uint8 → H×W int32 symbols."""
         lv = self.level_of[image]

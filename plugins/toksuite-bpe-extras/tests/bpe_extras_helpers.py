@@ -18,8 +18,7 @@ def smooth_images(n: int = 40, size: int = 12, seed: int = 0) -> np.ndarray:
 @functools.cache
 def fitted(name: str, **params):
     """One fitted encoder per name and parameters, shared by the tests (fitting takes a moment)."""
-    from toksuite_bpe_extras.palette_bpe import PaletteBPEEncoder
     from toksuite_bpe_extras.scan_bpe import HilbertBPEEncoder, SnakeBPEEncoder
 
-    classes = {c.name: c for c in (SnakeBPEEncoder, HilbertBPEEncoder, PaletteBPEEncoder)}
+    classes = {c.name: c for c in (SnakeBPEEncoder, HilbertBPEEncoder)}
     return classes[name](**params).fit(smooth_images(), seed=0)

@@ -1,4 +1,4 @@
-"""The encoder contract for bpe-rgb-snake, bpe-rgb-hilbert and bpe-palette."""
+"""The encoder contract for bpe-rgb-snake and bpe-rgb-hilbert."""
 
 from __future__ import annotations
 
@@ -11,20 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from toksuite.encoders.symbols import Quantizer
-from toksuite.errors import EncoderParamError, ManifestError, NotFittedError
+from toksuite.errors import EncoderParamError, NotFittedError
 from toksuite.registry import PluginHost, create_encoder, load_encoder
 from toksuite.testing import check_constrained_sampling, check_grammar_accepts
 
-from toksuite_bpe_extras.palette_bpe import PaletteBPEEncoder
 from toksuite_bpe_extras.scan_bpe import HilbertBPEEncoder, SnakeBPEEncoder
 
-# (name, params): small vocabularies and palettes so that fitting takes a moment.
+# (name, params): small vocabularies so that fitting takes a moment.
 CASES = [
     ("bpe-rgb-snake", {"vocab_size": 1100}),
     ("bpe-rgb-hilbert", {"vocab_size": 1100}),
     ("bpe-rgb-hilbert", {"vocab_size": 1100, "segment": 0}),
-    ("bpe-palette", {"vocab_size": 300, "k": 16}),
-    ("bpe-palette", {"vocab_size": 300, "k": 16, "scan": "hilbert", "segment": 7}),
+    ("bpe-rgb-hilbert", {"vocab_size": 1100, "segment": 7}),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}{v}' for k, v in p.items())}" for name, p in CASES]
 
@@ -112,16 +110,6 @@ def test_save_load_keeps_ids(name, params, tmp_path):
     assert loaded.fingerprint() == encoder.fingerprint()
 
 
-def test_palette_is_saved_as_plain_centroids(tmp_path):
-    encoder = fitted("bpe-palette", vocab_size=300, k=16)
-    encoder.save(tmp_path / "enc")
-    centroids = np.load(tmp_path / "enc" / "palette" / "centroids.npy", allow_pickle=False)
-    assert centroids.shape == (16, 3)
-    (tmp_path / "enc" / "palette" / "centroids.npy").unlink()
-    with pytest.raises(ManifestError, match="centroids.npy"):
-        load_encoder(tmp_path / "enc")
-
-
 def test_scan_quantisation_is_bpe_rgbs():
     # Same symbols as the built-in bpe-rgb: the scan order is the only difference.
     image = np.array([[[150, 112, 255], [0, 26, 52]]], np.uint8)
@@ -151,9 +139,6 @@ def test_snake_and_hilbert_differ_from_raster_only_in_order():
         (SnakeBPEEncoder, {"vocab_size": 999}, "smaller than its 1000 pixel symbols"),
         (HilbertBPEEncoder, {"levels": 1}, "levels must be in 2..256"),
         (HilbertBPEEncoder, {"segment": -1}, "segment must be None or >= 0"),
-        (PaletteBPEEncoder, {"k": 64, "vocab_size": 63}, "smaller than its 64 pixel symbols"),
-        (PaletteBPEEncoder, {"scan": "spiral"}, "scan must be one of"),
-        (PaletteBPEEncoder, {"k": 0}, "k must be an integer >= 1"),
     ],
 )
 def test_bad_parameters_name_the_value(cls, params, message):
@@ -163,23 +148,23 @@ def test_bad_parameters_name_the_value(cls, params, message):
 
 def test_unfitted_encoder_says_so():
     with pytest.raises(NotFittedError, match="not fitted"):
-        PaletteBPEEncoder(k=8, vocab_size=100).encode(np.zeros((2, 2, 3), np.uint8))
+        HilbertBPEEncoder(vocab_size=1100).encode(np.zeros((2, 2, 3), np.uint8))
 
 
 def test_vocab_size_is_a_sweepable_parameter():
     # `toksuite squeeze --vocab` sweeps encoders that take a `vocab_size` parameter.
     from toksuite.squeeze import takes_vocab
 
-    assert all(takes_vocab(n) for n in ("bpe-rgb-snake", "bpe-rgb-hilbert", "bpe-palette"))
-    encoder = create_encoder("bpe-palette", **PaletteBPEEncoder.parse_params(["scan=hilbert"]))
-    assert encoder.scan == "hilbert"
+    assert all(takes_vocab(n) for n in ("bpe-rgb-snake", "bpe-rgb-hilbert"))
+    encoder = create_encoder("bpe-rgb-hilbert", **HilbertBPEEncoder.parse_params(["segment=7"]))
+    assert encoder.segment == 7
 
 
-def test_entry_point_registers_all_three():
+def test_entry_point_registers_both():
     points = {ep.name: ep.value for ep in metadata.entry_points(group="toksuite")}
     assert points.get("bpe-extras") == "toksuite_bpe_extras.plugin"
     host = PluginHost(autoload=True)
-    for name in ("bpe-rgb-snake", "bpe-rgb-hilbert", "bpe-palette"):
+    for name in ("bpe-rgb-snake", "bpe-rgb-hilbert"):
         assert host.encoders.source(name) == "bpe-extras"
     assert not [f for f in host.failures if f.plugin == "bpe-extras"]
 

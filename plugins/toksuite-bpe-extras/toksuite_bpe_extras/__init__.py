@@ -1,1 +1,1 @@
-"""Image-BPE variants for toksuite: snake and Hilbert scan orders, k-means palette symbols."""
+"""Image-BPE variants for toksuite: snake and Hilbert scan orders, as a third party writes them."""

@@ -6,8 +6,7 @@ import toksuite
 @toksuite.hookimpl
 def toksuite_register_encoders(register):
     # Imported here, not at module level, so that `toksuite --help` stays fast.
-    from toksuite_bpe_extras.palette_bpe import PaletteBPEEncoder
     from toksuite_bpe_extras.scan_bpe import HilbertBPEEncoder, SnakeBPEEncoder
 
-    for cls in (SnakeBPEEncoder, HilbertBPEEncoder, PaletteBPEEncoder):
+    for cls in (SnakeBPEEncoder, HilbertBPEEncoder):
         register(cls)
