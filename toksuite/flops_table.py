@@ -17,6 +17,7 @@ import numpy as np
 from toksuite.data.base import LoadOptions
 from toksuite.errors import ConfigError, NotFittedError
 from toksuite.flops import CONVENTION, closed_form_macs, fit_forward_cost
+from toksuite.limits import check_size
 from toksuite.model import ModelShape, resolve_shape
 from toksuite.progress import status
 from toksuite.registry import create_encoder, get_encoder_class
@@ -168,6 +169,8 @@ def flops_table(
     context: int = DEFAULT_CONTEXT,
 ) -> dict[str, Any]:
     """Rows of FLOPs per image for every encoder at every resolution, with the model and notes."""
+    for size in resolutions:  # every size first: a bad one must not fail after minutes of work
+        check_size(*size, "--resolution")
     shape = resolve_shape(model)
     lengths = lengths or LengthSource()
     names = [get_encoder_class(n).name for n in encoders]

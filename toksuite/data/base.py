@@ -24,6 +24,16 @@ class LoadOptions:
     progress: bool = True  # rich progress bar on stderr
     workers: int | None = None  # decoding threads; None → a few more than the CPU count
 
+    def __post_init__(self) -> None:
+        # Before any source allocates N×H×W×C: an absurd --resolution must fail here, at once,
+        # not after the machine has run out of memory.
+        from toksuite.limits import check_size
+
+        if self.resolution is not None:
+            check_size(*self.resolution, "--resolution")
+        if self.crop is not None:
+            check_size(self.crop[3], self.crop[2], "--crop")
+
 
 @dataclass
 class Dataset:
