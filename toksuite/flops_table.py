@@ -106,6 +106,12 @@ class LengthSource:
             self._datasets[key] = load_dataset(self.data, options)
         return self._datasets[key]
 
+    def skip_report(self) -> dict:
+        """Bad files left out of the data loaded so far (under on_error="skip")."""
+        from toksuite.data.base import skip_report
+
+        return skip_report(self._datasets.values())
+
     def lengths(self, name: str, size: tuple[int, int]) -> SequenceLengths:
         cls = get_encoder_class(name)
         encoder = create_encoder(cls.name, **self.params.get(cls.name, {}))
@@ -216,4 +222,5 @@ def flops_table(
         "uncounted_ops": uncounted,
         "missed_matmul_ops": sorted(missed),
         "max_closed_form_rel_diff": max((abs(r["closed_form_rel_diff"]) for r in rows), default=0),
+        "skipped_files": lengths.skip_report(),
     }

@@ -62,11 +62,12 @@ def fit(
         "image_shape": list(dataset.image_shape),
         "fit_seconds": round(seconds, 3),
         "out": str(out),
+        "skipped_files": dataset.skip_report(),
     }
     emit(
         result,
         as_json=as_json,
-        rows=[{k: v for k, v in result.items() if k != "params"}],
+        rows=[{k: v for k, v in result.items() if k not in ("params", "skipped_files")}],
         title=f"Fitted {enc.name}",
     )
 

@@ -101,6 +101,7 @@ def squeeze(
         "image_shape": list(dataset.image_shape),
         "train_images": len(dataset.x_train),
         "test_images": len(dataset.x_test),
+        "skipped_files": dataset.skip_report(),
         "definitions": DEFINITIONS,
         "rows": [r.to_dict() | {"pareto": f} for r, f in zip(rows, on_front, strict=True)],
         "plot": str(plot),
