@@ -50,4 +50,4 @@ def progress_bar(
 def status(message: str) -> None:
     """One line on stderr (a finished stage, a warning). TOKSUITE_QUIET does not hide it: a
     warning such as "skipped 3 unreadable files" must be seen even where bars are unwanted."""
-    stderr.print(message, highlight=False)
+    stderr.print(message, highlight=False, soft_wrap=True)  # one line, even in a narrow log
