@@ -26,13 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from toksuite.io import atomic_dir
+from toksuite.io import atomic_dir, remove_stale_tmp
 from toksuite.progress import progress_bar, status
 
 CACHE_ENV = "TOKSUITE_CACHE_DIR"
 FORMAT_VERSION = 1
 TOKENS, OFFSETS, META = "tokens.npy", "offsets.npy", "meta.json"
-STALE_TMP_SECONDS = 24 * 3600  # temp dirs older than this are leftovers of killed runs
 
 
 def default_cache_dir() -> Path:
@@ -168,7 +167,7 @@ def _sha256(arr: np.ndarray) -> str:
 
 def write_entry(entry: Path, key: str, sequences: TokenSequences, encoder) -> None:
     """Write one entry atomically (temp dir beside it, renamed into place last)."""
-    _remove_stale_tmp(entry.parent)
+    remove_stale_tmp(entry.parent)  # every entry's leftovers: the cache directory is all ours
     with atomic_dir(entry) as tmp:
         np.save(tmp / TOKENS, sequences.flat, allow_pickle=False)
         np.save(tmp / OFFSETS, sequences.offsets, allow_pickle=False)
@@ -220,18 +219,6 @@ def read_entry(
         shutil.rmtree(entry, ignore_errors=True)
         return None
     return TokenSequences(flat, offsets, hit=True, path=entry)
-
-
-def _remove_stale_tmp(directory: Path) -> None:
-    if not directory.is_dir():
-        return
-    now = time.time()
-    for path in directory.glob(".*.tmp"):
-        try:
-            if now - path.stat().st_mtime > STALE_TMP_SECONDS:
-                shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue
 
 
 def cache_info(cache_dir: str | Path | None = None) -> dict:
