@@ -95,3 +95,70 @@ def test_every_doc_page_is_in_the_nav():
     pages = [p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")]
     missing = [p for p in pages if p not in nav]
     assert not missing, f"pages not in the mkdocs.yml nav: {missing}"
+
+
+def _module_from(code: str, name: str):
+    import types
+
+    module = types.ModuleType(name)
+    exec(compile(code, f"<docs/plugins.md: {name}>", "exec"), module.__dict__)
+    return module
+
+
+def test_tutorial_code_runs_as_shown():
+    # The grey4.py blocks, in page order, are the whole module: it must import and run from them
+    # alone, annotations included (a missing import shows up when they are evaluated).
+    import typing
+
+    import numpy as np
+
+    from toksuite.registry import PluginHost
+
+    blocks = _titled_blocks((DOCS / "plugins.md").read_text(encoding="utf-8"))
+    code = "".join(c for title, c in blocks if title == "toksuite_tutorial/grey4.py")
+    module = _module_from(code, "grey4_from_docs")
+    cls = module.Grey4Encoder
+    for method in ("decode_checked", "encode", "quantize", "sequence_length"):
+        typing.get_type_hints(getattr(cls, method), module.__dict__)
+    host = PluginHost(autoload=False, extra_plugins={"tutorial": module})
+    assert host.encoders.get("pixels-grey4") is cls and not host.failures
+    image = np.array([[0, 15, 16], [128, 250, 255]], np.uint8)
+    assert cls().decode(cls().encode(image), image.shape)[..., 0].tolist() == [
+        [8, 8, 24],
+        [136, 248, 248],
+    ]
+
+
+def _section_code(markdown: str, heading: str) -> str:
+    section = markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"^```python\n(.*?)^```", section, re.S | re.M).group(1)
+
+
+def test_data_source_example_runs_as_shown(tmp_path):
+    import numpy as np
+
+    from toksuite import registry
+    from toksuite.data import load_dataset
+    from toksuite.data.base import LoadOptions
+    from toksuite.errors import DataError
+
+    code = _section_code((DOCS / "plugins.md").read_text(encoding="utf-8"), "Data-source plugins")
+    module = _module_from(code, "mnist_csv_from_docs")
+    registry.reset_host(registry.PluginHost(autoload=False, extra_plugins={"mnist": module}))
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (10, 784))
+    labels = np.arange(10)
+    csv = tmp_path / "train.csv"
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    np.savetxt(csv, np.column_stack([labels, pixels]), fmt="%d", delimiter=",", header=header,
+               comments="")  # fmt: skip
+    data = load_dataset(f"mnist-csv:{csv}", LoadOptions(resolution=(14, 14), progress=False))
+    assert data.x_train.shape == (8, 14, 14, 1) and data.x_test.shape == (2, 14, 14, 1)
+    assert sorted([*data.y_train, *data.y_test]) == list(range(10))
+    raw = load_dataset(f"mnist-csv:{csv}", LoadOptions(test_fraction=0, progress=False))
+    assert (raw.x_train.reshape(10, -1) == pixels).all()
+    with pytest.raises(DataError, match="needs a path"):
+        load_dataset("mnist-csv")
+    (tmp_path / "bad.csv").write_text("label,a\n1,2\n")
+    with pytest.raises(DataError, match=r"bad\.csv: expected a label and 784 values"):
+        load_dataset(f"mnist-csv:{tmp_path / 'bad.csv'}")

@@ -211,7 +211,7 @@ def test_cli_table_and_json(cli):
 
     result = cli("-e", "pixels-rgb,pixels-grey", "-r", "8,16", "-m", "tiny", "--json")
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     rows = {(r["encoder"], r["resolution"]): r for r in doc["rows"]}
     assert rows["pixels-rgb", "16×16"]["tokens"] == 768
     assert rows["pixels-grey", "16×16"]["tokens"] == 256
@@ -228,7 +228,7 @@ def test_cli_flags_sequences_longer_than_the_context(cli):
         "-e", "pixels-rgb,pixels-grey", "-r", "8", "-m", "tiny", "--context", "100", "--json"
     )
     assert result.exit_code == 0, result.output
-    fits = {r["encoder"]: r["fits_context"] for r in json.loads(result.output)["rows"]}
+    fits = {r["encoder"]: r["fits_context"] for r in json.loads(result.stdout)["rows"]}
     assert fits == {"pixels-rgb": False, "pixels-grey": True}  # 192 and 64 tokens
     table = cli("-e", "pixels-rgb", "-r", "8", "-m", "tiny", "--context", "100")
     assert "longer than the context" in table.output and "NO" in table.output
@@ -237,14 +237,14 @@ def test_cli_flags_sequences_longer_than_the_context(cli):
 def test_cli_variable_length_from_squeeze_or_data(cli, tmp_path):
     result = cli("-e", "toy-runs", "-r", "16", "-m", "tiny", "--squeeze", "4", "--json")
     assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.output)["rows"]
+    (row,) = json.loads(result.stdout)["rows"]
     assert row["tokens"] == 64 and row["tokens_from"] == "H·W / 4"
 
     plot = tmp_path / "flops.png"
     data = ["--data", "digits", "--limit", "50"]
     result = cli("-e", "toy-runs", "-r", "8", "-m", "tiny", *data, "--json", "--plot", str(plot))
     assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.output)["rows"]
+    (row,) = json.loads(result.stdout)["rows"]
     assert row["tokens_from"] == "mean of 50 held-out"
     assert 8 <= row["tokens"] <= row["tokens_max"] <= 64
     assert plot.read_bytes()[:4] == b"\x89PNG"
@@ -272,6 +272,6 @@ def test_paper_model_bpe_like_squeeze_cuts_flops_by_an_order_of_magnitude(cli):
     """The paper's check: 64×64 RGB, its 36×1024 model; 12,288 raw tokens against H·W/4."""
     result = cli("-e", "pixels-rgb,toy-runs", "-r", "64", "--squeeze", "4", "--json")
     assert result.exit_code == 0, result.output
-    rows = {r["encoder"]: r for r in json.loads(result.output)["rows"]}
+    rows = {r["encoder"]: r for r in json.loads(result.stdout)["rows"]}
     assert rows["pixels-rgb"]["tokens"] == 12288 and rows["toy-runs"]["tokens"] == 1024
     assert rows["toy-runs"]["vs_pixels_rgb"] < 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 from importlib import metadata
 
@@ -92,12 +93,96 @@ def test_broken_plugins_leave_the_rest_working():
     assert all("\n" not in f.line() for f in h.failures)
 
 
-def test_duplicate_name_names_both_sources():
-    h = host(DuplicatePlugin())
-    assert any("toksuite.encoders" in f.message and "plugin0" in f.message for f in h.failures)
-    with pytest.raises(DuplicateNameError, match="toksuite.encoders.*plugin0"):
-        h.encoders.get("pixels-grey")
-    assert h.encoders.get("pixels-rgb")  # other names unaffected
+class AliasClashPlugin:
+    """Claims the built-in alias `pixels` for a new encoder, beside a valid one."""
+
+    @hookimpl
+    def toksuite_register_encoders(self, register):
+        class Clash(GreyPixelEncoder):
+            name = "clash-grey"
+            aliases = ("pixels",)
+
+        register(Clash)
+        register(MockEncoder)
+
+
+def test_a_builtin_name_stays_the_builtins():
+    h = host(DuplicatePlugin(), AliasClashPlugin())
+    stages = [(f.plugin, f.stage) for f in h.failures]
+    assert stages == [("plugin0", "register"), ("plugin1", "register")]
+    assert "'pixels-grey' is a built-in (toksuite.encoders); 'plugin0'" in h.failures[0].message
+    assert "'pixels' is a built-in" in h.failures[1].message
+    assert h.encoders.get("pixels-grey") is GreyPixelEncoder  # the built-in, untouched
+    assert h.encoders.resolve("pixels") == "pixels-rgb"
+    assert h.encoders.get("mock") is MockEncoder  # the clashing plugin's other encoder works
+    assert "clash-grey" not in h.encoders.names()
+
+
+def test_two_plugins_with_one_name_name_both():
+    class Other(MockPlugin):
+        pass
+
+    h = host(MockPlugin(), Other())
+    assert [f.plugin for f in h.failures] == ["plugin1"]
+    with pytest.raises(DuplicateNameError, match="'plugin0' and 'plugin1'"):
+        h.encoders.get("mock-invert")
+    assert "mock-invert" not in h.encoders.usable()
+    assert h.encoders.get("pixels-grey") is GreyPixelEncoder  # other names unaffected
+
+
+def test_cli_survives_a_clashing_plugin():
+    from typer.testing import CliRunner
+
+    from toksuite.cli import app
+
+    registry.reset_host(host(DuplicatePlugin(), MockPlugin()))
+    runner = CliRunner()
+    result = runner.invoke(app, ["encoders", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["pixels-grey"]["plugin"] == "toksuite.encoders"
+    assert rows["mock-invert"]["plugin"] == "plugin1"
+    result = runner.invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0
+    [failure] = json.loads(result.stdout)["failures"]
+    assert failure["plugin"] == "plugin0" and "'pixels-grey' is a built-in" in failure["message"]
+    assert "plugin0: register failed" in runner.invoke(app, ["plugins"]).stdout
+    assert runner.invoke(app, ["squeeze", "-e", "pixels-grey", "--limit", "5", "--json", "--plot",
+                               "/dev/null"]).exit_code == 0  # fmt: skip
+
+
+def test_unknown_name_says_which_plugin_failed_to_load(monkeypatch):
+    class EP:
+        name, dist = "grey4-broken", None
+
+        def load(self):
+            raise ImportError("No module named 'toksuite_grey4'")
+
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [EP()])
+    h = registry.PluginHost(autoload=True)
+    with pytest.raises(UnknownNameError) as err:
+        h.encoders.get("pixels-grey4")
+    message = str(err.value)
+    assert message.startswith("unknown encoder 'pixels-grey4'.")
+    assert (
+        "plugin 'grey4-broken' failed to load (import): ImportError: No module named "
+        "'toksuite_grey4'" in message
+    )
+    with pytest.raises(UnknownNameError, match="grey4-broken"):
+        h.datasets.get("faces")
+    from typer.testing import CliRunner
+
+    from toksuite.cli import app
+
+    registry.reset_host(h)
+    result = CliRunner().invoke(app, ["fit", "pixels-grey4", "-o", "unused"])
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "unknown encoder 'pixels-grey4'" in line and "'grey4-broken' failed to load" in line
+    # With no failure, the message is as before.
+    assert "failed to load" not in str(
+        pytest.raises(UnknownNameError, host().encoders.get, "x").value
+    )
 
 
 def test_unknown_name_suggests():

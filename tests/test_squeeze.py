@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from toksuite.cli import app
@@ -69,3 +70,41 @@ def test_squeeze_sweeps_parameters_and_writes_the_frontier(tmp_path):
     assert [r["pareto"] for r in rows] == [False, False, True, True]
     assert rows[2]["vocab_requested"] == 300
     assert frontier.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_held_out_images_is_said_and_recorded(tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(folder / "only.png")
+    args = ["squeeze", "-e", "pixels-grey", "--data", f"folder:{folder}"]
+    result = runner.invoke(app, [*args, "--plot", str(tmp_path / "s.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "has no held-out images: measuring on the 1 training image" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["measured_on"] == "train" and report["test_images"] == 0
+    assert [r["measured_on"] for r in report["rows"]] == ["train"]
+    table = runner.invoke(app, [*args, "--plot", str(tmp_path / "s.png")]).stdout
+    assert "measured on the training images" in table
+
+
+def test_digits_are_measured_on_held_out_images(tmp_path):
+    args = ["squeeze", "-e", "pixels-grey", "--limit", "20", "--plot", str(tmp_path / "s.png")]
+    result = runner.invoke(app, [*args, "--json"])
+    assert json.loads(result.stdout)["measured_on"] == "test"
+    assert "no held-out images" not in result.stderr
+
+
+def test_capped_vocab_sweep_shows_asked_and_reached(tmp_path):
+    # 30 digits have far fewer than 5,000 pairs to merge: both sizes stop at the same vocabulary.
+    args = ["squeeze", "-e", "bpe-grey", "--vocab", "5000,100000", "--limit", "30"]
+    args += ["--plot", str(tmp_path / "s.png")]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["vocab_requested"] for r in rows] == [5000, 100000]
+    assert rows[0]["vocab"] == rows[1]["vocab"] < 5000
+    warnings = [line for line in result.stderr.splitlines() if "below the vocabulary" in line]
+    assert len(warnings) == 1 and "5,000 →" in warnings[0] and "100,000 →" in warnings[0]
+    table = runner.invoke(app, args).stdout
+    assert "vocab asked" in table
+    assert "bpe-grey @5,000" in table and "bpe-grey @100,000" in table

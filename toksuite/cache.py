@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from toksuite.io import atomic_dir
+from toksuite.io import atomic_dir, remove_stale_tmp
 from toksuite.npyfile import NpyAppender
 from toksuite.progress import progress_bar, status
 
 CACHE_ENV = "TOKSUITE_CACHE_DIR"
 FORMAT_VERSION = 1
 TOKENS, OFFSETS, META = "tokens.npy", "offsets.npy", "meta.json"
-STALE_TMP_SECONDS = 24 * 3600  # temp dirs older than this are leftovers of killed runs
 
 
 def default_cache_dir() -> Path:
@@ -193,7 +192,7 @@ def _encode_in_memory(encoder, images, progress: bool, batch_size: int) -> Token
 
 def _stream_entry(entry: Path, key: str, encoder, images, progress: bool, batch_size: int) -> None:
     """Encode into a new entry batch by batch (temp dir beside it, renamed into place last)."""
-    _remove_stale_tmp(entry.parent)
+    remove_stale_tmp(entry.parent)  # every entry's leftovers: the cache directory is all ours
     dtype = token_dtype(encoder.vocab_size)
     with atomic_dir(entry) as tmp:
         lengths: list[np.ndarray] = []
@@ -270,18 +269,6 @@ def read_entry(
         shutil.rmtree(entry, ignore_errors=True)
         return None
     return TokenSequences(flat, offsets, hit=True, path=entry)
-
-
-def _remove_stale_tmp(directory: Path) -> None:
-    if not directory.is_dir():
-        return
-    now = time.time()
-    for path in directory.glob(".*.tmp"):
-        try:
-            if now - path.stat().st_mtime > STALE_TMP_SECONDS:
-                shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue
 
 
 def cache_info(cache_dir: str | Path | None = None) -> dict:

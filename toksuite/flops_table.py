@@ -17,6 +17,7 @@ import numpy as np
 from toksuite.data.base import LoadOptions
 from toksuite.errors import ConfigError, NotFittedError
 from toksuite.flops import CONVENTION, closed_form_macs, fit_forward_cost
+from toksuite.limits import check_size
 from toksuite.model import ModelShape, resolve_shape
 from toksuite.progress import status
 from toksuite.registry import create_encoder, get_encoder_class
@@ -105,6 +106,12 @@ class LengthSource:
             self._datasets[key] = load_dataset(self.data, options)
         return self._datasets[key]
 
+    def skip_report(self) -> dict:
+        """Bad files left out of the data loaded so far (under on_error="skip")."""
+        from toksuite.data.base import skip_report
+
+        return skip_report(self._datasets.values())
+
     def lengths(self, name: str, size: tuple[int, int]) -> SequenceLengths:
         cls = get_encoder_class(name)
         encoder = create_encoder(cls.name, **self.params.get(cls.name, {}))
@@ -168,6 +175,8 @@ def flops_table(
     context: int = DEFAULT_CONTEXT,
 ) -> dict[str, Any]:
     """Rows of FLOPs per image for every encoder at every resolution, with the model and notes."""
+    for size in resolutions:  # every size first: a bad one must not fail after minutes of work
+        check_size(*size, "--resolution")
     shape = resolve_shape(model)
     lengths = lengths or LengthSource()
     names = [get_encoder_class(n).name for n in encoders]
@@ -213,4 +222,5 @@ def flops_table(
         "uncounted_ops": uncounted,
         "missed_matmul_ops": sorted(missed),
         "max_closed_form_rel_diff": max((abs(r["closed_form_rel_diff"]) for r in rows), default=0),
+        "skipped_files": lengths.skip_report(),
     }

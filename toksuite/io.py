@@ -1,11 +1,18 @@
-"""Atomic writes: a reader never sees a half-written file or directory."""
+"""Atomic writes: a reader never sees a half-written file or directory.
+
+A write that is killed leaves its temporary ``.NAME.*.tmp`` beside the target; the next
+`atomic_dir` for that target removes those older than `STALE_TMP_SECONDS` (a younger one may
+belong to a write still running in another process).
+"""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +27,27 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 _FILE_MODE = 0o666 & ~_UMASK
+STALE_TMP_SECONDS = 24 * 3600  # temporaries older than this are leftovers of killed runs
+
+
+def remove_stale_tmp(directory: str | os.PathLike[str], pattern: str = ".*.tmp") -> int:
+    """Remove ``pattern`` entries of ``directory`` older than `STALE_TMP_SECONDS`; the count."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    now, removed = time.time(), 0
+    for path in directory.glob(pattern):
+        try:
+            if now - path.lstat().st_mtime <= STALE_TMP_SECONDS:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+        except OSError:  # gone already (another process cleaned up), or not ours to remove
+            continue
+    return removed
 
 
 @contextmanager
@@ -57,6 +85,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Only this target's own temporaries: other `.*.tmp` files beside it are not toksuite's.
+    remove_stale_tmp(path.parent, f".{glob.escape(path.name)}.*.tmp")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp

@@ -193,6 +193,7 @@ def probe(
     from dataclasses import replace
 
     from toksuite.data import load_dataset
+    from toksuite.data.base import skip_report
     from toksuite.train.config import TrainConfig
     from toksuite.train.distributed import choose_device
     from toksuite.train.rundir import load_options
@@ -212,6 +213,7 @@ def probe(
         "runs": [],
         "controls": {},
     }
+    loaded = []  # every dataset read, for the record of skipped files
     for i, run_dir in enumerate(run_dirs):
         run = load_run(run_dir)
         options = TrainConfig.from_dict(run.config["options"])
@@ -224,6 +226,7 @@ def probe(
         )
         spec = data or options.data
         dataset = load_dataset(spec, load)
+        loaded.append(dataset)
         if not dataset.labelled:
             raise DataError(f"{spec}: probing needs labelled images (train and test)")
         context, bos = run.config["context"], run.config["model"]["bos_id"]
@@ -269,6 +272,7 @@ def probe(
                 len(dataset.x_train),
                 len(dataset.x_test),
             )
+    result["skipped_files"] = skip_report(loaded)
     return result
 
 

@@ -21,8 +21,13 @@ stderr = Console(stderr=True)
 QUIET_ENV = "TOKSUITE_QUIET"
 
 
+# Values that mean "not quiet": an exported `TOKSUITE_QUIET=0` must not hide anything.
+_NOT_QUIET = frozenset({"", "0", "false", "no", "off"})
+
+
 def enabled() -> bool:
-    return not os.environ.get(QUIET_ENV)
+    """Whether progress bars are drawn: unless TOKSUITE_QUIET is set to a true value (1, yes…)."""
+    return os.environ.get(QUIET_ENV, "").strip().lower() in _NOT_QUIET
 
 
 @contextmanager
@@ -43,6 +48,6 @@ def progress_bar(
 
 
 def status(message: str) -> None:
-    """One line of progress on stderr (a finished stage, a warning)."""
-    if enabled():
-        stderr.print(message, highlight=False)
+    """One line on stderr (a finished stage, a warning). TOKSUITE_QUIET does not hide it: a
+    warning such as "skipped 3 unreadable files" must be seen even where bars are unwanted."""
+    stderr.print(message, highlight=False, soft_wrap=True)  # one line, even in a narrow log

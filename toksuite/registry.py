@@ -39,6 +39,12 @@ class PluginFailure:
     def line(self) -> str:
         return f"{self.plugin}: {self.stage} failed: {self.message}"
 
+    def unavailable(self) -> str:
+        """What an unknown name's error says about this failure."""
+        if self.stage == "register":
+            return f"plugin {self.plugin!r} could not register a class: {self.message}"
+        return f"plugin {self.plugin!r} failed to load ({self.stage}): {self.message}"
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -55,14 +61,26 @@ class Registry:
     entries: dict[str, Entry] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     conflicts: dict[str, list[str]] = field(default_factory=dict)
+    # The host's plugin failures: an unknown name may be one a broken plugin would have provided.
+    failures: list[PluginFailure] = field(default_factory=list)
 
     def add(self, cls: type, source: str) -> None:
-        """Register ``cls``; raises PluginError / DuplicateNameError (recorded by the host)."""
+        """Register ``cls``; raises PluginError / DuplicateNameError (recorded by the host).
+
+        A name a built-in holds stays the built-in's: the plugin's registration fails (one
+        recorded failure) and nothing else changes. Two plugins that claim one name make it
+        ambiguous: neither is picked silently, and using it names both.
+        """
         self.validate(cls)
         names = [cls.name, *getattr(cls, "aliases", ())]
         for name in names:
             taken = self.entries.get(name) or self.entries.get(self.aliases.get(name, ""))
             if taken is not None:
+                if taken.source in _BUILTIN_MODULES:
+                    raise DuplicateNameError(
+                        f"{self.kind} name {name!r} is a built-in ({taken.source}); "
+                        f"{source!r} cannot register it"
+                    )
                 self.conflicts.setdefault(name, [taken.source]).append(source)
                 raise DuplicateNameError(
                     f"{self.kind} name {name!r} is registered by both {taken.source!r} and "
@@ -88,10 +106,17 @@ class Registry:
             known = self.names() + sorted(self.aliases)
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            # The name may be one a broken plugin would have provided: say which plugins broke.
+            broken = "".join(f"; {f.unavailable()}" for f in self.failures)
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{hint} Available: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}.{hint} Available: {', '.join(self.usable())}"
+                + broken
             )
         return key
+
+    def usable(self) -> list[str]:
+        """Names that resolve: an ambiguous name is left out (its failure says why)."""
+        return [n for n in self.names() if n not in self.conflicts]
 
     def get(self, name: str) -> type:
         return self.entries[self.resolve(name)].cls
@@ -144,8 +169,8 @@ class PluginHost:
         self.pm = pluggy.PluginManager("toksuite")
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
-        self.encoders = Registry("encoder", _validate_encoder)
-        self.datasets = Registry("data source", _validate_source)
+        self.encoders = Registry("encoder", _validate_encoder, failures=self.failures)
+        self.datasets = Registry("data source", _validate_source, failures=self.failures)
         for module_name in _BUILTIN_MODULES:
             module = __import__(module_name, fromlist=["_"])
             self.pm.register(module, name=module_name)

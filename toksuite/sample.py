@@ -345,6 +345,7 @@ def sample_run(
         "samples_png": None,
         "completions_png": None,
         "samples_json": str(out / SAMPLES_JSON),
+        "skipped_files": None,  # with completions: the held-out load's skip_report
     }
 
     # ------------------------------------------------------------------ unconditional
@@ -372,7 +373,7 @@ def sample_run(
     # ------------------------------------------------------------------ completions
     completions: list[dict[str, Any]] = []
     if n_completions:
-        truths, labels, spec = held_out_images(run, data, n_completions, shape)
+        truths, labels, spec, skipped = held_out_images(run, data, n_completions, shape)
         # For pixel and palette encoders and row-split BPE, the ids of the top rows are exactly a
         # prefix of the whole image's ids (rows are encoded independently); with rows="separator"
         # the prefix lacks the last row break, which the model then generates; with "joined" BPE
@@ -414,6 +415,7 @@ def sample_run(
             completion_psnr_db=_psnr_from_mse(float(np.mean(err_q))),
             completion_psnr_original_db=_psnr_from_mse(float(np.mean(err_o))),
             completions_png=str(out / COMPLETIONS_PNG),
+            skipped_files=skipped,
         )
 
     for name, key in ((SAMPLES_PNG, "samples_png"), (COMPLETIONS_PNG, "completions_png")):
@@ -429,7 +431,8 @@ def sample_run(
 
 
 def held_out_images(run, data: str | None, n: int, shape: tuple[int, ...]):
-    """The first ``n`` held-out images (and labels) from the run's data spec, or ``data``."""
+    """The first ``n`` held-out images (and labels) from the run's data spec, or ``data``; also
+    the spec and the load's `skip_report`."""
     from toksuite.data import load_dataset
     from toksuite.train.config import TrainConfig
     from toksuite.train.rundir import load_options
@@ -445,7 +448,7 @@ def held_out_images(run, data: str | None, n: int, shape: tuple[int, ...]):
             f"trained on {'×'.join(map(str, shape))}"
         )
     labels = None if dataset.y_test is None else dataset.y_test[:n]
-    return dataset.x_test[:n], labels, spec
+    return dataset.x_test[:n], labels, spec, dataset.skip_report()
 
 
 def _psnr_from_mse(mse: float) -> float:

@@ -39,6 +39,8 @@ DEFINITIONS = {
     "pareto": "no other row is at least as high on squeeze and on PSNR and higher on one "
     "(lossless counts as the highest PSNR): the squeeze–fidelity frontier",
     "fit_seconds": "wall-clock seconds to fit the encoder on the train split",
+    "measured_on": "test: the held-out split; train: the data had no held-out images, so the "
+    "images the encoder was fitted on (optimistic for encoders that learn)",
 }
 
 
@@ -58,6 +60,12 @@ class SqueezeRow:
     vocab_requested: int | None = None
     psnr_per_image_db: list = field(default_factory=list, repr=False)
     ssim_per_image: list = field(default_factory=list, repr=False)
+    measured_on: str = "test"  # "train" where the data has no held-out images
+
+    @property
+    def vocab_short(self) -> bool:
+        """Whether the fitted vocabulary stopped below the size asked for (BPE ran out of pairs)."""
+        return self.vocab_requested is not None and self.vocab < self.vocab_requested
 
     def to_dict(self, per_image: bool = True) -> dict:
         row = asdict(self)
@@ -79,7 +87,8 @@ def measure_encoder(
     data_fingerprint: str | None = None,
     params: dict | None = None,
 ) -> SqueezeRow:
-    """Fit ``encoder`` on the train split of ``dataset``; measure on the test split."""
+    """Fit ``encoder`` on the train split of ``dataset``; measure on the test split (on the train
+    split where there is none: the row's ``measured_on`` says which)."""
     from toksuite.cache import encode_dataset
     from toksuite.likelihood import psnr_db, psnr_per_image_db, quantized, ssim_per_image
 
@@ -113,6 +122,7 @@ def measure_encoder(
             None if v is None else round(v, 3) for v in psnr_per_image_db(test, decoded)
         ],
         ssim_per_image=[None if v is None else round(v, 4) for v in ssims],
+        measured_on="test" if len(dataset.x_test) else "train",
     )
 
 
@@ -170,6 +180,13 @@ def sweep(
     """Every encoder at every setting (`param_grid`) and vocab size (encoders with a fixed
     vocabulary are measured once per setting)."""
     rows = []
+    if len(dataset.x_test) == 0 and len(dataset.x_train):
+        # Not refused: a folder of one image has no split, and its squeeze is still worth seeing.
+        status(
+            f"[yellow]warning:[/] {dataset.spec} has no held-out images: measuring on the "
+            f"{len(dataset.x_train)} training image(s) the encoders are fitted on (optimistic for "
+            "encoders that learn, such as BPE and k-means)"
+        )
     for name in encoder_names:
         settings = (params or {}).get(name, {})
         for base in [settings] if isinstance(settings, dict) else settings or [{}]:
@@ -186,10 +203,18 @@ def sweep(
                     continue
                 row = measure_encoder(encoder, dataset, seed=seed, params=kwargs)
                 shown = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "vocab_size")
+                asked = f" (asked {row.vocab_requested:,})" if row.vocab_short else ""
                 status(
                     f"[green]✓[/] {row.encoder}{f' ({shown})' if shown else ''} vocab "
-                    f"{row.vocab:,}: squeeze {row.squeeze:.2f}×, {row.tokens_mean:,.0f} "
+                    f"{row.vocab:,}{asked}: squeeze {row.squeeze:.2f}×, {row.tokens_mean:,.0f} "
                     f"tokens/image, fit {row.fit_seconds:.1f} s"
                 )
                 rows.append(row)
+    short = [r for r in rows if r.vocab_short]
+    if short:  # once for the sweep, not per row: the table shows each row's two sizes
+        status(
+            f"[yellow]warning:[/] {len(short)} row(s) stopped below the vocabulary asked for "
+            "(the training images have no more pairs to merge): "
+            + ", ".join(f"{r.encoder} {r.vocab_requested:,} → {r.vocab:,}" for r in short)
+        )
     return rows

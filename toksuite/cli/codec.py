@@ -17,6 +17,7 @@ from toksuite.data.images import read_image, write_png
 from toksuite.encoders.base import Encoder
 from toksuite.errors import DataError
 from toksuite.io import write_json_atomic
+from toksuite.limits import check_size
 from toksuite.metrics import psnr
 from toksuite.registry import create_encoder, get_encoder_class, load_encoder
 
@@ -61,11 +62,12 @@ def fit(
         "image_shape": list(dataset.image_shape),
         "fit_seconds": round(seconds, 3),
         "out": str(out),
+        "skipped_files": dataset.skip_report(),
     }
     emit(
         result,
         as_json=as_json,
-        rows=[{k: v for k, v in result.items() if k != "params"}],
+        rows=[{k: v for k, v in result.items() if k not in ("params", "skipped_files")}],
         title=f"Fitted {enc.name}",
     )
 
@@ -97,8 +99,10 @@ def encode(
 ) -> None:
     """Encode one image file to a token file."""
     enc = _encoder_from(encoder, param)
-    pixels = read_image(image, enc.channels)
     size = opt.parse_resolution(resolution)
+    if size is not None:
+        check_size(*size, "--resolution")  # before the image is read, let alone resized
+    pixels = read_image(image, enc.channels)
     if size is not None:
         from toksuite.data.transform import resize_crop
 
@@ -138,8 +142,22 @@ def _read_tokens(path: Path) -> dict:
         doc = {"ids": doc}
     if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
         raise DataError(f"{path}: expected a JSON object with an 'ids' list, or a list of ids")
-    if not all(isinstance(i, int) for i in doc["ids"]):
+    ids = doc["ids"]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise DataError(f"{path}: 'ids' must be integers")
+    # int64 is what every decoder reads; a larger id is no token of any vocabulary.
+    huge = next((i for i in ids if not -(2**63) <= i < 2**63), None)
+    if huge is not None:
+        raise DataError(f"{path}: id {huge} at position {ids.index(huge)} does not fit in 64 bits")
+    if "shape" in doc:
+        shape = doc["shape"]
+        if (
+            not isinstance(shape, list)
+            or len(shape) not in (2, 3)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
+        ):
+            raise DataError(f"{path}: 'shape' must be [H, W] or [H, W, C] of positive integers")
+        check_size(shape[0], shape[1], f"{path}: 'shape'", DataError)
     return doc
 
 

@@ -109,6 +109,7 @@ def compare(
     resolution: str = opt.RESOLUTION,
     crop: str = opt.CROP,
     limit: int = opt.LIMIT,
+    on_error: str = typer.Option(None, "--on-error", help=opt.ON_ERROR_HELP + " (default stop)"),
     batch_size: int = typer.Option(
         None, "--batch-size", "-b", help="Images per step (default 64)."
     ),
@@ -155,6 +156,7 @@ def compare(
     from toksuite.compare import compare as run_compare
     from toksuite.registry import get_encoder_class
 
+    opt.check_on_error(on_error)
     cli: dict[str, Any] = _given(
         encoders=opt.parse_list(encoders, "--encoders") if encoders else None,
         data=data,
@@ -163,6 +165,7 @@ def compare(
         resolution=list(opt.parse_resolution(resolution)) if resolution else None,
         crop=list(opt.parse_crop(crop)) if crop else None,
         limit=limit,
+        on_error=on_error,
         seed=seed,
         device=device,
         threads=threads,
@@ -198,6 +201,9 @@ def compare(
     footer = [f"budget: {budget_text(results['budget'])}"]
     footer += [f"images {line}" for line in groups_text(results["quantization_groups"])]
     footer += [f"[yellow]skipped[/] {n}: {r}" for n, r in results["skipped"].items()]
+    bad = results["data"]["skipped_files"]
+    if bad["count"]:  # said again here: a re-run that reuses every stage loads (and warns) nothing
+        footer.append(f"[yellow]skipped {bad['count']} bad image file(s)[/] (--json lists them)")
     footer.append(f"report: {Path(config.out) / 'report.html'}")
     emit(
         results,

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from toksuite.data.base import LoadOptions
+from toksuite.data.base import ON_ERROR_CHOICES, LoadOptions
 
 DATA = typer.Option(
     "digits",
@@ -24,9 +24,8 @@ CROP = typer.Option(
     help="Crop box LEFT,TOP,WIDTH,HEIGHT applied before resizing, e.g. 19,39,140,140.",
 )
 LIMIT = typer.Option(None, "--limit", min=1, help="At most this many images per split.")
-ON_ERROR = typer.Option(
-    "stop", "--on-error", help="Bad image files: 'stop' with one line, or 'skip' and count them."
-)
+ON_ERROR_HELP = "Bad image files: 'stop' with one line, or 'skip' and count them."
+ON_ERROR = typer.Option("stop", "--on-error", help=ON_ERROR_HELP)
 SEED = typer.Option(0, "--seed", help="Seed for splits, fitting and training.")
 BATCHING = typer.Option(
     "bucket",
@@ -81,6 +80,12 @@ def parse_ints(text: str, option: str) -> list[int]:
         raise typer.BadParameter(f"{text!r}: expected integers", param_hint=option) from None
 
 
+def check_on_error(value: str | None) -> None:
+    """A bad --on-error is a usage error (exit 2), as any option value typer checks itself."""
+    if value is not None and value not in ON_ERROR_CHOICES:
+        raise typer.BadParameter(f"{value!r}: expected stop or skip", param_hint="--on-error")
+
+
 def load_options(
     *,
     resolution: str | None,
@@ -90,8 +95,7 @@ def load_options(
     seed: int = 0,
     channels: int | None = None,
 ) -> LoadOptions:
-    if on_error not in ("stop", "skip"):
-        raise typer.BadParameter(f"{on_error!r}: expected stop or skip", param_hint="--on-error")
+    check_on_error(on_error)
     return LoadOptions(
         resolution=parse_resolution(resolution),
         crop=parse_crop(crop),

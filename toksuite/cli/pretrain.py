@@ -53,6 +53,7 @@ def pretrain(
     resolution: str = opt.RESOLUTION,
     crop: str = opt.CROP,
     limit: int = opt.LIMIT,
+    on_error: str = opt.ON_ERROR,
     model: str = typer.Option("tiny", "--model", "-m", help=f"Preset: {PRESET_HELP}; or WxDxH."),
     epochs: float = typer.Option(
         None, "--epochs", help=f"Budget: passes over the train split (default {DEFAULT_EPOCHS:g})."
@@ -106,6 +107,7 @@ def pretrain(
     from toksuite.registry import get_encoder_class
     from toksuite.train import pretrain as run_pretrain
 
+    opt.check_on_error(on_error)
     params: dict = {}
     if param and not Path(encoder).is_dir():
         params = opt.encoder_params(get_encoder_class(encoder), param)
@@ -116,6 +118,7 @@ def pretrain(
         resolution=list(opt.parse_resolution(resolution)) if resolution else None,
         crop=list(opt.parse_crop(crop)) if crop else None,
         limit=limit,
+        on_error=on_error,
         model=model,
         epochs=epochs,
         tokens=tokens,

@@ -14,7 +14,7 @@ def encoders(as_json: bool = JSON_OPTION) -> None:
     """List the registered encoders: name, aliases, plugin, channels and parameters."""
     host = get_host()
     result = []
-    for name in host.encoders.names():
+    for name in host.encoders.usable():  # an ambiguous name is in the failures instead
         cls = host.encoders.get(name)
         result.append(
             {

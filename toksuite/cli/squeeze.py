@@ -55,6 +55,11 @@ def squeeze(
     Squeeze is the mean over held-out images of H·W / tokens (paper §3.3). PSNR is that of the
     encoder's quantisation against the original, pooled over all held-out pixels; SSIM is the
     mean of each held-out image's (scikit-image). Rows on the squeeze–PSNR Pareto front are marked.
+
+    Data with no held-out images (a folder of one image) is measured on the training images
+    instead, with a warning and "measured_on": "train" in --json. The table shows the vocabulary
+    asked for beside the one reached: BPE stops early when the images have no more pairs to merge,
+    which is warned about once.
     """
     from toksuite.plots import frontier_plot, line_plot
     from toksuite.squeeze import DEFINITIONS, param_grid, pareto_front, sweep
@@ -68,6 +73,8 @@ def squeeze(
     dataset = load_dataset(data, options)
     rows = sweep(names, dataset, vocabs, params=params, seed=seed)
     h, w = dataset.image_shape[:2]
+    measured_on = rows[0].measured_on
+    where = "held-out" if measured_on == "test" else "training"
 
     series: dict[str, tuple[list[float], list[float]]] = {}
     for row in rows:
@@ -79,7 +86,7 @@ def squeeze(
         series,
         plot,
         title=f"Squeezing factor on {Path(data).name or data}\n"
-        f"({h}×{w}, {rows[0].images} held-out images)",
+        f"({h}×{w}, {rows[0].images} {where} images)",
         xlabel="vocabulary size",
         ylabel="squeeze (H·W / tokens)",
         logx=True,
@@ -101,25 +108,36 @@ def squeeze(
         "image_shape": list(dataset.image_shape),
         "train_images": len(dataset.x_train),
         "test_images": len(dataset.x_test),
+        "measured_on": measured_on,
+        "skipped_files": dataset.skip_report(),
         "definitions": DEFINITIONS,
         "rows": [r.to_dict() | {"pareto": f} for r, f in zip(rows, on_front, strict=True)],
         "plot": str(plot),
         "frontier": str(frontier) if frontier is not None else None,
     }
-    shown = ("vocab", "squeeze", "tokens_mean", "psnr_db", "ssim", "fit_seconds")
+    shown = ("squeeze", "tokens_mean", "psnr_db", "ssim", "fit_seconds")
     emit(
         result,
         as_json=as_json,
         rows=[
-            {"encoder": p["label"], **{k: p[k] for k in shown}, "front": "●" if p["pareto"] else ""}
+            {
+                "encoder": p["label"],
+                # asked for and reached: BPE stops early when the images run out of pairs
+                "vocab asked": p["vocab_requested"],
+                "vocab": p["vocab"],
+                **{k: p[k] for k in shown},
+                "front": "●" if p["pareto"] else "",
+            }
             for p in points
         ],
-        title=f"Squeeze on {data}, {h}×{w}",
+        title=f"Squeeze on {data}, {h}×{w}"
+        + ("" if measured_on == "test" else " (measured on the training images)"),
     )
 
 
 def _label(row, *, vocab: bool = True) -> str:
-    """``bpe-rgb levels=8`` (+ ``@1000`` for the vocabulary): a row's encoder and swept settings."""
+    """``bpe-rgb levels=8`` (+ ``@1000`` for the vocabulary asked for): a row's encoder and swept
+    settings. The requested size, not the reached one: capped rows must stay distinguishable."""
     set_here = {k: v for k, v in row.params.items() if k != "vocab_size"}
     text = " ".join([row.encoder, *(f"{k}={v}" for k, v in set_here.items())])
-    return f"{text} @{row.vocab:,}" if vocab and row.vocab_requested is not None else text
+    return f"{text} @{row.vocab_requested:,}" if vocab and row.vocab_requested is not None else text

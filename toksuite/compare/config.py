@@ -6,6 +6,7 @@ One `CompareConfig` holds everything the stages depend on. Settings are grouped 
 encoders = ["pixels-grey", "bpe-grey"]
 data = "digits"
 model = "tiny"
+on_error = "skip"   # bad image files: "stop" (the default) or "skip" and count them
 
 [budget]            # mode = "epochs" | "flops" | "time"
 mode = "flops"
@@ -38,6 +39,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from toksuite.data.base import check_on_error
 from toksuite.errors import ConfigError
 from toksuite.pooling import DEFAULT_POOL
 from toksuite.train.batching import DEFAULT_BATCHING, check_batching
@@ -112,6 +114,7 @@ class CompareConfig:
     resolution: list[int] | None = None
     crop: list[int] | None = None
     limit: int | None = None
+    on_error: str = "stop"  # bad image files: "stop" with one line, or "skip" and count them
     model: str = "tiny"
     seed: int = 0
     device: str = "auto"
@@ -138,6 +141,7 @@ class CompareConfig:
         if b.train_flops is not None and not b.train_flops > 0:
             raise ConfigError(f"--train-flops {b.train_flops}: must be positive")
         check_batching(self.train.batching)
+        check_on_error(self.on_error, ConfigError)
         if self.attn not in ("sdpa", "eager"):
             raise ConfigError(f"--attn {self.attn!r}: expected sdpa or eager")
         if self.threads is not None and self.threads < 1:

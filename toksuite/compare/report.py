@@ -245,6 +245,15 @@ def write_plots(
 
 
 # ---------------------------------------------------------------------------- results.json
+def _skipped_files(job, runs: dict[str, dict]) -> dict[str, Any]:
+    """Bad files left out (on_error="skip"): of the data loaded in this call and, since reused
+    stages load nothing, as each pretraining run recorded them."""
+    from toksuite.data.base import merge_skip_reports
+
+    recorded = (run.get("skipped_files") for run in runs.values())
+    return merge_skip_reports([job.skip_report(), *recorded])
+
+
 def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
     from toksuite import __version__
     from toksuite.model import resolve_shape
@@ -281,6 +290,7 @@ def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
             "image_shape": first["data"]["image_shape"],
             "train_images": first["data"]["train_images"],
             "heldout_images": first["data"]["heldout_images"],
+            "skipped_files": _skipped_files(job, runs),
         },
         "model": {"preset": config.model, **resolve_shape(config.model).to_dict()},
         "torch_threads": threads,

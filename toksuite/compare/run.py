@@ -55,6 +55,7 @@ class Comparison:
             resolution=c.resolution,
             crop=c.crop,
             limit=c.limit,
+            on_error=c.on_error,
             model=c.model,
             batch_size=t.batch_size,
             batching=t.batching,
@@ -81,6 +82,12 @@ class Comparison:
             options = load_options(self.train_config("unused"), channels)
             self._datasets[channels] = load_dataset(self.config.data, options)
         return self._datasets[channels]
+
+    def skip_report(self) -> dict[str, Any]:
+        """Bad files left out of the data loaded so far (under on_error="skip")."""
+        from toksuite.data.base import skip_report
+
+        return skip_report(self._datasets.values())
 
     def data_inputs(self) -> dict[str, Any]:
         c = self.config
@@ -192,7 +199,9 @@ class Comparison:
 
         run_dir = self.run_dir(name)
         config = self.train_config(run_dir.resolve() / ENCODER_DIR, plan)
-        inputs = {k: v for k, v in config.to_dict().items() if k != "encoder"}
+        # on_error is left out: a load that succeeds gives the same images either way (a bad file
+        # stops the load under "stop"), so it must not invalidate finished runs.
+        inputs = {k: v for k, v in config.to_dict().items() if k not in ("encoder", "on_error")}
 
         def compute(resume: bool):
             if not resume:  # a fresh start: the encoder this comparison fitted, nothing else

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import numpy as np
+
+ON_ERROR_CHOICES = ("stop", "skip")
+
+
+def check_on_error(value: str, error: type[Exception]) -> None:
+    """``on_error`` must be ``stop`` or ``skip``; raise ``error`` otherwise."""
+    if value not in ON_ERROR_CHOICES:
+        raise error(f"on_error {value!r}: expected stop or skip")
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,18 @@ class LoadOptions:
     progress: bool = True  # rich progress bar on stderr
     workers: int | None = None  # decoding threads; None → a few more than the CPU count
 
+    def __post_init__(self) -> None:
+        # Before any source allocates N×H×W×C: an absurd --resolution must fail here, at once,
+        # not after the machine has run out of memory.
+        from toksuite.errors import ConfigError
+        from toksuite.limits import check_size
+
+        check_on_error(self.on_error, ConfigError)
+        if self.resolution is not None:
+            check_size(*self.resolution, "--resolution")
+        if self.crop is not None:
+            check_size(self.crop[3], self.crop[2], "--crop")
+
 
 @dataclass
 class Dataset:
@@ -37,6 +58,12 @@ class Dataset:
     class_names: list[str] | None = None
     skipped: int = 0  # bad files skipped under on_error="skip"
     notes: list[str] = field(default_factory=list)
+    # each skipped file as {"file": path, "reason": its one-line error}, in load order
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
+
+    def skip_report(self) -> dict:
+        """The bad files left out under on_error="skip" (see `skip_report`)."""
+        return {"count": self.skipped, "files": list(self.skipped_files)}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -73,3 +100,25 @@ class DataSource(ABC):
     @abstractmethod
     def load(self, options: LoadOptions) -> Dataset:
         """Read the images, apply ``options`` and return both splits."""
+
+
+def skip_report(datasets: Iterable[Dataset]) -> dict:
+    """``{"count": n, "files": [{"file", "reason"}]}`` over the datasets a command loaded.
+
+    Every command's --json records it, so a skipped file is never silent.
+    """
+    return merge_skip_reports(d.skip_report() for d in datasets)
+
+
+def merge_skip_reports(reports: Iterable[dict | None]) -> dict:
+    """Several skip reports as one; a file skipped in two loads (the grey and the RGB view of one
+    folder) counts once."""
+    files: dict[str, dict[str, str]] = {}
+    unnamed = 0  # skips a source counted without naming the files
+    for report in reports:
+        if not report:
+            continue
+        for entry in report["files"]:
+            files.setdefault(entry["file"], entry)
+        unnamed = max(unnamed, report["count"] - len(report["files"]))
+    return {"count": len(files) + unnamed, "files": list(files.values())}

@@ -139,12 +139,21 @@ class FolderSource(DataSource):
         x_train, x_test = x[: len(keep_train)], x[len(keep_train) :]
         y_train = np.array([train[i][1] for i in keep_train], np.int64) if labelled else None
         y_test = np.array([test[i][1] for i in keep_test], np.int64) if labelled else None
-        dataset = Dataset(spec, x_train, x_test, y_train, y_test, class_names, skipped=skipped)
+        dataset = Dataset(
+            spec,
+            x_train,
+            x_test,
+            y_train,
+            y_test,
+            class_names,
+            skipped=len(skipped),
+            skipped_files=skipped,
+        )
         ignored = sum(listing.ignored for listing in listings)
         if ignored:
             dataset.notes.append(f"ignored {ignored} files without an image extension")
         if skipped:
-            dataset.notes.append(f"skipped {skipped} unreadable image files")
+            dataset.notes.append(f"skipped {len(skipped)} unreadable image files")
         return dataset
 
 
@@ -153,13 +162,14 @@ def load_files(
     options: LoadOptions,
     description: str,
     read: Callable[[T, Geometry], np.ndarray] | None = None,
-) -> tuple[np.ndarray, list[int], int]:
-    """Decode ``paths`` in parallel → (N×H×W×C array, indices of the files kept, skipped count).
+) -> tuple[np.ndarray, list[int], list[dict[str, str]]]:
+    """Decode ``paths`` in parallel → (N×H×W×C array, indices of the files kept, skipped files).
 
     ``read(item, geometry)`` decodes one item (default: `read_image` on a path); items whose
     ``str`` names them let other containers (a parquet column) share the same error handling.
     With ``on_error="stop"`` the first bad file raises its DataError; with ``"skip"`` bad files
-    are left out, counted, and one warning line goes to stderr.
+    are left out, each returned as ``{"file": path, "reason": why}``, and one warning line goes
+    to stderr.
     """
     geometry = Geometry(options.crop, options.resolution, options.channels)
     read = read or (lambda path, geometry: read_image(path, geometry=geometry))
@@ -174,13 +184,13 @@ def load_files(
 
     out: np.ndarray | None = None  # filled in place: no second copy of the whole dataset
     kept: list[int] = []
-    errors: list[DataError] = []
+    errors: list[tuple[Path, DataError]] = []
     with warnings.catch_warnings():
         # read_image refuses oversized images itself; PIL's warning would only add noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         for i, result in enumerate(parallel_map(one, paths, options, f"loading {description}")):
             if isinstance(result, DataError):
-                errors.append(result)
+                errors.append((paths[i], result))
                 continue
             if out is None:
                 out = np.empty((len(paths), *result.shape), np.uint8)
@@ -191,11 +201,18 @@ def load_files(
     if errors:
         status(
             f"[yellow]warning:[/] skipped {len(errors)} unreadable image file(s), "
-            f"first: {errors[0]}"
+            f"first: {errors[0][1]}"
         )
     if out is None:
         raise DataError(f"{description}: none of the {len(paths)} image files could be read")
-    return (out[: len(kept)].copy() if errors else out), kept, len(errors)
+    skipped = [{"file": str(path), "reason": _reason(path, exc)} for path, exc in errors]
+    return (out[: len(kept)].copy() if errors else out), kept, skipped
+
+
+def _reason(path: Path, exc: DataError) -> str:
+    """The error without its leading ``PATH: `` (the file is recorded beside it)."""
+    text = str(exc)
+    return text.removeprefix(f"{path}: ")
 
 
 def _reconcile(

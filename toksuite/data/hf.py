@@ -304,10 +304,17 @@ class HfSource(DataSource):
         ]
         ys = [None if y is None else y[k] for y, k in zip(labels, keep, strict=True)]
         dataset = Dataset(
-            spec, x[: len(keep[0])], x[len(keep[0]) :], ys[0], ys[1], class_names, skipped=skipped
+            spec,
+            x[: len(keep[0])],
+            x[len(keep[0]) :],
+            ys[0],
+            ys[1],
+            class_names,
+            skipped=len(skipped),
+            skipped_files=skipped,
         )
         if skipped:
-            dataset.notes.append(f"skipped {skipped} unreadable images")
+            dataset.notes.append(f"skipped {len(skipped)} unreadable images")
         return dataset
 
 

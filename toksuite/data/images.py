@@ -20,8 +20,8 @@ from PIL import Image, UnidentifiedImageError
 
 from toksuite.errors import DataError
 from toksuite.io import atomic_path
+from toksuite.limits import check_size
 
-MAX_PIXELS = 64_000_000  # a sane upper bound; larger is almost surely a mistake or a bomb
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 RESAMPLE = Image.Resampling.BICUBIC
@@ -79,11 +79,7 @@ def decode_image(data: bytes, name: str, geometry: Geometry | None = None) -> np
 def _decode(source: Path | io.BytesIO, name: str, geometry: Geometry) -> np.ndarray:
     try:
         with Image.open(source) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise DataError(
-                    f"{name}: {im.width}×{im.height} is too large to be a sane image "
-                    f"(limit {MAX_PIXELS:,} pixels)"
-                )
+            check_size(im.height, im.width, f"{name}: too large to be a sane image", DataError)
             _draft(im, geometry)
             im.load()
             return transform_image(im, geometry, name)

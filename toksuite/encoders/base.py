@@ -29,6 +29,7 @@ import numpy as np
 from toksuite.encoders.grammar import TokenGrammar
 from toksuite.errors import DataError, EncoderParamError, ManifestError, NotFittedError
 from toksuite.io import atomic_dir
+from toksuite.limits import check_size
 
 MANIFEST = "toksuite.json"
 FORMAT_VERSION = 1
@@ -245,9 +246,16 @@ class Encoder(ABC):
 
     def output_shape(self, shape: Sequence[int]) -> tuple[int, int, int]:
         """(H, W, C) for a requested decode shape given as (H, W) or (H, W, C)."""
-        if len(shape) not in (2, 3) or min(shape[:2]) < 1:
-            raise DataError(f"{self.name}: bad image shape {tuple(shape)}")
-        return int(shape[0]), int(shape[1]), self.channels
+        try:
+            dims = [int(n) for n in shape] if not isinstance(shape, str) else []
+        except (TypeError, ValueError):
+            dims = []
+        if len(dims) not in (2, 3) or min(dims[:2]) < 1:
+            raise DataError(f"{self.name}: bad image shape {shape!r}")
+        height, width = dims[:2]
+        # Checked before the image is allocated: a huge shape is a mistake, not a MemoryError.
+        check_size(height, width, f"{self.name}: decode shape", DataError)
+        return height, width, self.channels
 
     @staticmethod
     def ids_array(ids: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -256,7 +264,7 @@ class Encoder(ABC):
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             try:
                 arr = arr.astype(np.int64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: ids beyond 64 bits
                 return np.zeros(0, np.int64)
         return arr.astype(np.int64, copy=False)
 

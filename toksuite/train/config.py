@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from toksuite.data.base import check_on_error
 from toksuite.errors import ConfigError
 from toksuite.train.batching import DEFAULT_BATCHING, check_batching
 
@@ -28,6 +29,7 @@ class TrainConfig:
     resolution: list[int] | None = None
     crop: list[int] | None = None
     limit: int | None = None
+    on_error: str = "stop"  # bad image files: "stop" with one line, or "skip" and count them
     model: str = "tiny"
     # Budget: exactly one of these (none → DEFAULT_EPOCHS epochs).
     epochs: float | None = None
@@ -67,6 +69,7 @@ class TrainConfig:
         if self.context is not None and self.context < 2:
             raise ConfigError(f"--context {self.context}: needs room for BOS and one token")
         check_batching(self.batching)
+        check_on_error(self.on_error, ConfigError)
         if self.eval_every is not None and self.eval_every < 0:
             raise ConfigError(f"--eval-every {self.eval_every}: must be ≥ 0 (0: only at the end)")
         if self.eval_images < 1:

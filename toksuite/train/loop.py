@@ -455,6 +455,7 @@ def _pretrain(
             "n_params": n_params,
             "device": str(device),
             "world_size": d.world_size,
+            "skipped_files": dataset.skip_report(),
         }
         write_json_atomic(run_dir / SUMMARY_FILE, summary)
         plot_loss(metrics.read(), run_dir / PLOT_FILE, title=f"{enc.name} · {config.model}")

@@ -31,6 +31,7 @@ def load_options(config: TrainConfig, channels: int) -> LoadOptions:
         channels=channels,
         limit=config.limit,
         seed=config.seed,
+        on_error=config.on_error,  # type: ignore[arg-type]
         progress=False,
     )
 
