@@ -10,43 +10,30 @@ import sys
 import pytest
 
 
-@pytest.mark.slow
-def test_pretrain_under_torchrun_with_two_gloo_processes(tmp_path):
-    out = tmp_path / "run"
-    env = dict(
+def _env(tmp_path) -> dict[str, str]:
+    return dict(
         os.environ,
         TOKSUITE_QUIET="1",
         OMP_NUM_THREADS="1",
         TOKSUITE_CACHE_DIR=str(tmp_path / "cache"),
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--standalone",
-        "-m",
-        "toksuite",
-        "pretrain",
-        "--out",
-        str(out),
-        "--data",
-        "digits",
-        "--model",
-        "tiny",
-        "--limit",
-        "200",
-        "--batch-size",
-        "32",
-        "--images",
-        "320",
-        "--log-every",
-        "2",
-        "--checkpoint-every",
-        "5",
-        "--json",
-    ]
+
+
+def _pretrain(out, *, images: int, checkpoint_every: int) -> list[str]:
+    """`-m toksuite pretrain …` on 200 digits with the tiny model, as torchrun runs it."""
+    return [
+        "-m", "toksuite", "pretrain", "--out", str(out), "--data", "digits",
+        "--model", "tiny", "--limit", "200", "--batch-size", "32", "--images", str(images),
+        "--log-every", "2", "--checkpoint-every", str(checkpoint_every), "--json",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_pretrain_under_torchrun_with_two_gloo_processes(tmp_path):
+    out = tmp_path / "run"
+    env = _env(tmp_path)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone"]
+    cmd += _pretrain(out, images=320, checkpoint_every=5)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -74,48 +61,13 @@ def test_multi_node_launch_form_with_two_single_process_nodes(tmp_path):
     """The documented multi-node command (c10d rendezvous), as two one-process "nodes" on this
     machine: they meet, train one DDP run, and give the single-process run's step count."""
     out = tmp_path / "run"
-    env = dict(
-        os.environ,
-        TOKSUITE_QUIET="1",
-        OMP_NUM_THREADS="1",
-        TOKSUITE_CACHE_DIR=str(tmp_path / "cache"),
-    )
+    env = _env(tmp_path)
     endpoint = f"127.0.0.1:{_free_port()}"
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nnodes",
-        "2",
-        "--nproc-per-node",
-        "1",
-        "--rdzv-backend",
-        "c10d",
-        "--rdzv-endpoint",
-        endpoint,
-        "--rdzv-id",
-        "toksuite-test",
-        "-m",
-        "toksuite",
-        "pretrain",
-        "--out",
-        str(out),
-        "--data",
-        "digits",
-        "--model",
-        "tiny",
-        "--limit",
-        "200",
-        "--batch-size",
-        "32",
-        "--images",
-        "192",
-        "--log-every",
-        "2",
-        "--checkpoint-every",
-        "0",
-        "--json",
-    ]
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "toksuite-test",
+    ]  # fmt: skip
+    cmd += _pretrain(out, images=192, checkpoint_every=0)
     nodes = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
