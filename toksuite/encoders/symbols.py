@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import cached_property
 
 import numpy as np
 
@@ -62,10 +63,12 @@ class Quantizer:
         """None: the merge kernel computes grid cells itself (a palette returns its ids here)."""
         return None
 
-    @property
+    @cached_property
     def colours(self) -> np.ndarray:
-        """Every symbol's decoded colour, symbol × channel (what run holding compares)."""
-        return self.image(np.arange(self.n_symbols)).reshape(self.n_symbols, self.channels)
+        """Every symbol's decoded colour, symbol × channel (what run holding compares); built
+        once, as `scan_symbols` reads it for every image."""
+        colours = self.image(np.arange(self.n_symbols)).reshape(self.n_symbols, self.channels)
+        return np.ascontiguousarray(colours, np.float64)
 
     def symbols(self, image: np.ndarray) -> np.ndarray:
         """H×W×C uint8 → H×W int32 symbols."""
