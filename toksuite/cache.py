@@ -58,7 +58,7 @@ def images_fingerprint(images: np.ndarray | Sequence[np.ndarray]) -> str:
     for arr in items:
         arr = np.ascontiguousarray(arr)
         digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-        digest.update(memoryview(arr).cast("B"))
+        digest.update(arr.data.cast("B"))
     return digest.hexdigest()
 
 
@@ -208,7 +208,7 @@ def _stream_entry(entry: Path, key: str, encoder, images, progress: bool, batch_
 
 
 def _sha256(arr: np.ndarray) -> str:
-    return hashlib.sha256(memoryview(np.ascontiguousarray(arr)).cast("B")).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(arr).data.cast("B")).hexdigest()
 
 
 def _write_meta(

@@ -80,8 +80,11 @@ def fit_probes(
         )
         k = len(grid)
         scores = [dict(zip(grid, val[i : i + k], strict=True)) for i in range(0, len(val), k)]
-        # ties → the stronger regularisation (smaller C)
-        best = [max(grid, key=lambda c, s=s: (s[c], -c)) for s in scores]
+
+        def best_c(score: dict[float, float]) -> float:
+            return max(grid, key=lambda c: (score[c], -c))  # ties → the smaller C (stronger)
+
+        best = [best_c(s) for s in scores]
         test = parallel(
             delayed(fit_score)(x_train, y_train, x_test, y_test, c)
             for (x_train, y_train, x_test, y_test), c in zip(probes, best, strict=True)

@@ -52,7 +52,7 @@ class NpyAppender:
     def append(self, values: np.ndarray) -> None:
         """Add ``values`` (flattened, converted to the file's dtype) at the end."""
         chunk = np.ascontiguousarray(values, dtype=self.dtype).reshape(-1)
-        data = memoryview(chunk).cast("B")
+        data = chunk.data.cast("B")
         self._file.write(data)
         self._digest.update(data)
         self.count += chunk.size

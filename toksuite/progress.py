@@ -30,13 +30,17 @@ def enabled() -> bool:
     return os.environ.get(QUIET_ENV, "").strip().lower() in _NOT_QUIET
 
 
+def _ignore(n: float = 1) -> None:
+    pass
+
+
 @contextmanager
 def progress_bar(
     description: str, total: float | None, *, show: bool = True
 ) -> Iterator[Callable[[float], None]]:
     """Yield ``advance(n)``: a bar on stderr unless ``show`` is false or TOKSUITE_QUIET is set."""
     if not (show and enabled()):
-        yield lambda n=1: None
+        yield _ignore
         return
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
     if total is not None:
@@ -44,7 +48,11 @@ def progress_bar(
     columns.append(TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=False) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: float = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
 
 
 def status(message: str) -> None:

@@ -82,7 +82,7 @@ class Dataset:
                 continue
             arr = np.ascontiguousarray(arr)
             digest.update(f"{arr.dtype}{arr.shape}".encode())
-            digest.update(memoryview(arr).cast("B"))
+            digest.update(arr.data.cast("B"))
         return digest.hexdigest()
 
 

@@ -29,7 +29,7 @@ def _numpy_reconstruct() -> Any:
     try:
         from numpy._core.multiarray import _reconstruct  # numpy ≥ 2
     except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
     return _reconstruct
 
 
@@ -37,7 +37,7 @@ def _numpy_scalar() -> Any:
     try:
         from numpy._core.multiarray import scalar
     except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import scalar
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
     return scalar
 
 
@@ -121,6 +121,7 @@ class _Files:
             if isinstance(member, Path):
                 data = member.read_bytes()
             else:
+                assert self.tar is not None  # members are tar members only for an archive
                 handle = self.tar.extractfile(member)
                 data = handle.read() if handle else b""
         except Exception as exc:  # tarfile and zlib raise many kinds on a damaged archive
@@ -161,8 +162,8 @@ class _CifarSource(DataSource):
         for key in keys:
             batch, where = files.read(key), files.name(key)
             if "data" not in batch or self.label_key not in batch:
-                keys = ", ".join(map(str, batch))
-                raise DataError(f"{where}: missing 'data' or {self.label_key!r} (has {keys})")
+                found = ", ".join(map(str, batch))
+                raise DataError(f"{where}: missing 'data' or {self.label_key!r} (has {found})")
             data = batch["data"]
             if isinstance(data, np.ndarray) and data.dtype != np.uint8:
                 raise DataError(f"{where}: data is {data.dtype}; expected uint8")

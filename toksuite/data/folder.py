@@ -18,7 +18,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 from PIL import Image
@@ -172,7 +172,7 @@ def load_files(
     to stderr.
     """
     geometry = Geometry(options.crop, options.resolution, options.channels)
-    read = read or (lambda path, geometry: read_image(path, geometry=geometry))
+    read = read or (lambda path, geometry: read_image(cast(Path, path), geometry=geometry))
 
     def one(path: T) -> np.ndarray | DataError:
         try:
@@ -184,7 +184,7 @@ def load_files(
 
     out: np.ndarray | None = None  # filled in place: no second copy of the whole dataset
     kept: list[int] = []
-    errors: list[tuple[Path, DataError]] = []
+    errors: list[tuple[T, DataError]] = []
     with warnings.catch_warnings():
         # read_image refuses oversized images itself; PIL's warning would only add noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -209,7 +209,7 @@ def load_files(
     return (out[: len(kept)].copy() if errors else out), kept, skipped
 
 
-def _reason(path: Path, exc: DataError) -> str:
+def _reason(path: object, exc: DataError) -> str:
     """The error without its leading ``PATH: `` (the file is recorded beside it)."""
     text = str(exc)
     return text.removeprefix(f"{path}: ")

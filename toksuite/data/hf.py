@@ -284,7 +284,8 @@ class HfSource(DataSource):
             for salt, (ds, rows, name) in enumerate(parts)
         ]
 
-        labels, class_names = [], None
+        labels: list[np.ndarray | None] = []
+        class_names = None
         for ds, rows, name in parts:
             if label is None:
                 labels.append(None)

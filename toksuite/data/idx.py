@@ -101,7 +101,7 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
                 f"but the file holds {stored - header}"
             )
         values = np.empty(expected, np.uint8)
-        view, filled = memoryview(values), 0
+        view, filled = values.data, 0
         while filled < expected:
             got = handle.readinto(view[filled : filled + CHUNK])
             if not got:

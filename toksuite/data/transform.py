@@ -78,7 +78,7 @@ def worker_count(options: LoadOptions) -> int:
 
 
 def parallel_map(
-    fn: Callable[[T], R], items: Sequence[T], options: LoadOptions, description: str
+    fn: Callable[[T], R], items: Sequence[T] | np.ndarray, options: LoadOptions, description: str
 ) -> Iterable[R]:
     """``map(fn, items)`` on a thread pool with a progress bar; results in input order."""
     with progress_bar(description, len(items), show=options.progress) as advance:
@@ -103,6 +103,7 @@ def apply_geometry(images: np.ndarray, options: LoadOptions, name: str) -> np.nd
     if not geometry.changes_size or len(images) == 0:
         return images
     if options.resolution is None:  # crop only: plain slicing, no resampling
+        assert options.crop is not None  # changes_size without a resolution
         left, top, width, height = options.crop
         if left + width > images.shape[2] or top + height > images.shape[1]:
             raise DataError(

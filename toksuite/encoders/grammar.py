@@ -313,7 +313,7 @@ def _fewest_fills(next_state: np.ndarray, units: np.ndarray, longest: int) -> np
     for r in range(1, longest + 1):
         usable = sizes[sizes <= r]
         if usable.size:
-            fill[r] = min(UNREACHABLE, 1 + int(fill[r - usable].min()))
+            fill[r] = min(int(UNREACHABLE), 1 + int(fill[r - usable].min()))
     return fill
 
 
