@@ -32,6 +32,8 @@ from toksuite.io import atomic_dir
 from toksuite.limits import check_size
 from toksuite.manifest import MANIFEST, identity_bytes, new_manifest
 
+__all__ = ["ID_DTYPE", "Decoded", "Encoder", "ParamSpec", "split_valid_ids"]
+
 ID_DTYPE = np.int32
 
 
