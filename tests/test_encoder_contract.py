@@ -49,16 +49,20 @@ def images_for(channels: int):
     return shapes.flatmap(lambda shape: arrays(np.uint8, shape))
 
 
+def on_random_images(check, encoder, examples: int) -> None:
+    """``check(encoder, image)`` on random images from 1×1 to 9×9 (hypothesis)."""
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(images_for(encoder.channels))
+    def run(image):
+        check(encoder, image)
+
+    run()
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_round_trip_and_id_range(name):
-    encoder = fitted(name)
-
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(images_for(encoder.channels))
-    def check(image):
-        check_round_trip(encoder, image)
-
-    check()
+    on_random_images(check_round_trip, fitted(name), examples=40)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -136,14 +140,7 @@ SHAPES = [(1, 1), (3, 5), (6, 4), (8, 8)]
 
 @pytest.mark.parametrize("name", NAMES)
 def test_encode_output_follows_the_grammar_and_covers_every_pixel(name):
-    encoder = fitted(name)
-
-    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(images_for(encoder.channels))
-    def check(image):
-        check_grammar_accepts(encoder, image)
-
-    check()
+    on_random_images(check_grammar_accepts, fitted(name), examples=30)
 
 
 @pytest.mark.parametrize("name", NAMES)
