@@ -39,16 +39,20 @@ images = st.tuples(st.integers(1, 13), st.integers(1, 13)).flatmap(
 )
 
 
+def on_random_images(check, encoder, examples: int) -> None:
+    """``check(encoder, image)`` on `images` (hypothesis)."""
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(images)
+    def run(image):
+        check(encoder, image)
+
+    run()
+
+
 @pytest.mark.parametrize(("name", "params"), CASES, ids=IDS)
 def test_lossless_on_its_quantisation(name, params):
-    encoder = fitted(name, **params)
-
-    @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(images)
-    def check(image):
-        check_round_trip(encoder, image)
-
-    check()
+    on_random_images(check_round_trip, fitted(name, **params), examples=50)
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=IDS)
@@ -60,13 +64,7 @@ def test_the_whole_contract(name, params):
 @pytest.mark.parametrize(("name", "params"), CASES, ids=IDS)
 def test_grammar_accepts_encode_and_constrained_samples_decode_clean(name, params):
     encoder = fitted(name, **params)
-
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(images)
-    def check(image):
-        check_grammar_accepts(encoder, image)
-
-    check()
+    on_random_images(check_grammar_accepts, encoder, examples=20)
     for shape in ((1, 1), (5, 3), (8, 8)):
         check_constrained_sampling(encoder, *shape)
 
