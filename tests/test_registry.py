@@ -279,3 +279,28 @@ def test_manifest_is_written_and_read_in_one_module(tmp_path):
     )
     loaded = registry.load_encoder(tmp_path / "enc")
     assert type(loaded) is RGBPixelEncoder and loaded.levels == 4
+
+
+def test_an_hf_tokenizer_encoder_must_fill_in_every_abstract_method():
+    from toksuite.encoders import HFTokenizerEncoder
+
+    class HalfDone(HFTokenizerEncoder):
+        name = "half-done-bpe"
+        channels = 1
+
+        def image_to_text(self, image):
+            return ""
+
+    class HalfPlugin:
+        @hookimpl
+        def toksuite_register_encoders(self, register):
+            register(HalfDone)
+
+    with pytest.raises(TypeError, match="abstract"):
+        HalfDone()
+    h = host(HalfPlugin())
+    (failure,) = h.failures
+    assert failure.stage == "register" and "leaves abstract methods" in failure.message
+    for method in ("_build_grammar", "_symbols_to_image", "_token_symbols", "_train", "quantize"):
+        assert method in failure.message
+    assert h.encoders.get("bpe-rgb")  # the built-ins are untouched
