@@ -33,9 +33,10 @@ import numpy as np
 from faces import DEFAULT_ROOT, load_faces
 
 from toksuite.encoders.base import Encoder
-from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder, HFTokenizerEncoder
+from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
 from toksuite.encoders.bpe_palette import BPEPaletteEncoder
 from toksuite.encoders.bytelevel import ByteLevelBPEEncoder
+from toksuite.encoders.hf_base import HFTokenizerEncoder
 from toksuite.registry import load_encoder
 
 ENCODERS: dict[str, Callable[[int], Encoder]] = {

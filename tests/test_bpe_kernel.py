@@ -13,7 +13,8 @@ from tokenizers import Tokenizer, models
 
 from toksuite.data import LoadOptions, load_dataset
 from toksuite.encoders import bpe_kernel
-from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder, HFTokenizerEncoder
+from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
+from toksuite.encoders.hf_base import HFTokenizerEncoder
 
 pytestmark = pytest.mark.skipif(bpe_kernel.numba is None, reason="numba is not installed")
 

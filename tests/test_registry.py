@@ -237,3 +237,70 @@ def test_load_manifest_errors(tmp_path):
         registry.load_encoder(tmp_path / "enc")
     with pytest.raises(ManifestError, match="no toksuite.json"):
         registry.load_encoder(tmp_path)
+
+
+def test_malformed_manifest_says_so(tmp_path):
+    GreyPixelEncoder().save(tmp_path / "enc")
+    (tmp_path / "enc" / "toksuite.json").write_text('{"format_version": 1, "params": {}}')
+    with pytest.raises(ManifestError, match=r"malformed manifest \(KeyError: 'encoder'\)"):
+        registry.load_encoder(tmp_path / "enc")
+    (tmp_path / "enc" / "toksuite.json").write_text("[1, 2")
+    with pytest.raises(ManifestError, match="malformed manifest"):
+        registry.load_encoder(tmp_path / "enc")
+
+
+def test_canonical_name_resolves_aliases_and_case():
+    assert registry.canonical_name("bpe") == "bpe-rgb"
+    assert registry.canonical_name(" Pixels ") == "pixels-rgb"
+    assert registry.canonical_name("kmeans") == "kmeans"
+    with pytest.raises(UnknownNameError, match="Did you mean 'bpe-rgb'"):
+        registry.canonical_name("bpe-rbg")
+
+
+def test_manifest_is_written_and_read_in_one_module(tmp_path):
+    from toksuite import __version__
+    from toksuite.encoders.pixels import RGBPixelEncoder
+    from toksuite.manifest import FORMAT_VERSION, MANIFEST, identity_bytes, read_manifest
+
+    GreyPixelEncoder(levels=16).save(tmp_path / "enc")
+    written = json.loads((tmp_path / "enc" / MANIFEST).read_text())
+    assert list(written) == ["format_version", "encoder", "params", "toksuite_version"]
+    manifest = read_manifest(tmp_path / "enc")
+    assert (manifest.encoder, manifest.params) == ("pixels-grey", {"levels": 16})
+    assert (manifest.format_version, manifest.toksuite_version) == (FORMAT_VERSION, __version__)
+    # The toksuite version is informative: it leaves the fingerprint's bytes alone.
+    other = dict(written, toksuite_version="9.9")
+    assert identity_bytes(json.dumps(other).encode()) == identity_bytes(
+        json.dumps(written).encode()
+    )
+    # A manifest that names an alias loads the encoder it stands for.
+    (tmp_path / "enc" / MANIFEST).write_text(
+        json.dumps({"format_version": 1, "encoder": "pixels", "params": {"levels": 4}})
+    )
+    loaded = registry.load_encoder(tmp_path / "enc")
+    assert type(loaded) is RGBPixelEncoder and loaded.levels == 4
+
+
+def test_an_hf_tokenizer_encoder_must_fill_in_every_abstract_method():
+    from toksuite.encoders import HFTokenizerEncoder
+
+    class HalfDone(HFTokenizerEncoder):
+        name = "half-done-bpe"
+        channels = 1
+
+        def image_to_text(self, image):
+            return ""
+
+    class HalfPlugin:
+        @hookimpl
+        def toksuite_register_encoders(self, register):
+            register(HalfDone)
+
+    with pytest.raises(TypeError, match="abstract"):
+        HalfDone()
+    h = host(HalfPlugin())
+    (failure,) = h.failures
+    assert failure.stage == "register" and "leaves abstract methods" in failure.message
+    for method in ("_build_grammar", "_symbols_to_image", "_token_symbols", "_train", "quantize"):
+        assert method in failure.message
+    assert h.encoders.get("bpe-rgb")  # the built-ins are untouched

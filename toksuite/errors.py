@@ -1,5 +1,17 @@
 """One error hierarchy: the CLI turns any ToksuiteError into one red line and exit 1."""
 
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DuplicateNameError",
+    "EncoderParamError",
+    "ManifestError",
+    "NotFittedError",
+    "PluginError",
+    "ToksuiteError",
+    "UnknownNameError",
+]
+
 
 class ToksuiteError(Exception):
     """Base class of every error toksuite raises on purpose."""

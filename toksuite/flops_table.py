@@ -20,7 +20,7 @@ from toksuite.flops import CONVENTION, closed_form_macs, fit_forward_cost
 from toksuite.limits import check_size
 from toksuite.model import ModelShape, resolve_shape
 from toksuite.progress import status
-from toksuite.registry import create_encoder, get_encoder_class
+from toksuite.registry import canonical_name, create_encoder, get_encoder_class
 
 RAW_PIXELS = "pixels-rgb"
 # The default context to flag against: 4,096 tokens, one token per pixel of a 64×64 image. Raw RGB
@@ -179,7 +179,7 @@ def flops_table(
         check_size(*size, "--resolution")
     shape = resolve_shape(model)
     lengths = lengths or LengthSource()
-    names = [get_encoder_class(n).name for n in encoders]
+    names = [canonical_name(n) for n in encoders]
     rows: list[dict[str, Any]] = []
     uncounted: dict[str, int] = {}
     missed: set[str] = set()

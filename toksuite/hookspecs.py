@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import pluggy
 
+__all__ = ["hookimpl", "hookspec", "toksuite_register_datasets", "toksuite_register_encoders"]
+
 hookspec = pluggy.HookspecMarker("toksuite")
 hookimpl = pluggy.HookimplMarker("toksuite")
 

@@ -10,7 +10,6 @@ in a plugin — an import error, a hook that raises, an invalid registration —
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +21,29 @@ from typing import Any
 import pluggy
 
 from toksuite import hookspecs
-from toksuite.errors import DuplicateNameError, ManifestError, PluginError, UnknownNameError
+from toksuite.encoders.base import Encoder
+from toksuite.errors import (
+    DuplicateNameError,
+    EncoderParamError,
+    ManifestError,
+    PluginError,
+    UnknownNameError,
+)
+from toksuite.manifest import MANIFEST, read_manifest
+
+__all__ = [
+    "DISABLE_AUTOLOAD_ENV",
+    "ENTRY_POINT_GROUP",
+    "PluginFailure",
+    "PluginHost",
+    "Registry",
+    "canonical_name",
+    "create_encoder",
+    "get_encoder_class",
+    "get_host",
+    "load_encoder",
+    "reset_host",
+]
 
 ENTRY_POINT_GROUP = "toksuite"
 DISABLE_AUTOLOAD_ENV = "TOKSUITE_DISABLE_PLUGIN_AUTOLOAD"
@@ -129,8 +150,6 @@ class Registry:
 
 
 def _validate_encoder(cls: type) -> None:
-    from toksuite.encoders.base import Encoder
-
     if not (isinstance(cls, type) and issubclass(cls, Encoder)):
         raise PluginError(f"registered {cls!r}, which is not an Encoder subclass")
     if inspect_abstract(cls):
@@ -274,42 +293,34 @@ def reset_host(host: PluginHost | None = None) -> None:
     _HOST = host
 
 
-def get_encoder_class(name: str) -> type:
+def get_encoder_class(name: str) -> type[Encoder]:
+    """The encoder class registered under ``name`` or an alias of it."""
     return get_host().encoders.get(name)
 
 
-def create_encoder(name: str, **params: Any):  # -> Encoder
+def canonical_name(name: str) -> str:
+    """The registered name of the encoder ``name`` denotes (an alias resolves to its target):
+    what configs, reports and cache keys record, so that ``bpe`` and ``bpe-rgb`` are one encoder."""
+    return get_encoder_class(name).name
+
+
+def create_encoder(name: str, **params: Any) -> Encoder:
     """Instantiate a registered encoder by name or alias."""
     cls = get_encoder_class(name)
     try:
         return cls(**params)
     except TypeError as exc:
-        from toksuite.errors import EncoderParamError
-
         raise EncoderParamError(f"encoder {cls.name!r}: {exc}") from None
 
 
-def load_encoder(directory: str | Path):  # -> Encoder
+def load_encoder(directory: str | Path) -> Encoder:
     """Load an encoder saved with `Encoder.save`."""
-    from toksuite.encoders.base import FORMAT_VERSION, MANIFEST
-
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise ManifestError(f"{directory}: no {MANIFEST} here; not a saved toksuite encoder")
+    manifest = read_manifest(directory)
     try:
-        manifest = json.loads(path.read_text())
-        version, name, params = manifest["format_version"], manifest["encoder"], manifest["params"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ManifestError(f"{path}: malformed manifest ({_one_line(exc)})") from None
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ManifestError(
-            f"{path}: format version {version} is newer than this toksuite reads "
-            f"({FORMAT_VERSION}); upgrade toksuite"
-        )
-    try:
-        cls = get_encoder_class(name)
+        name = canonical_name(manifest.encoder)
     except UnknownNameError as exc:
+        path = Path(directory) / MANIFEST
         raise ManifestError(f"{path}: {exc} (is the plugin that provides it installed?)") from None
-    encoder = create_encoder(cls.name, **params)
+    encoder = create_encoder(name, **manifest.params)
     encoder._load_state(Path(directory))
     return encoder

@@ -38,16 +38,16 @@ def encoder_params(names: list[str], pairs: list[str]) -> dict[str, dict[str, An
     """``-p ENCODER:KEY=VALUE`` sets one encoder's parameter; ``-p KEY=VALUE`` every encoder's
     that has a parameter KEY (as ``toksuite flops``)."""
     from toksuite.errors import EncoderParamError
-    from toksuite.registry import get_encoder_class
+    from toksuite.registry import canonical_name, get_encoder_class
 
     params: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         target, _, rest = pair.partition(":") if ":" in pair.split("=")[0] else ("", "", pair)
         key = rest.partition("=")[0].strip().replace("-", "_")
-        chosen = [get_encoder_class(target).name] if target else []
+        chosen = [canonical_name(target)] if target else []
         if not target:
             chosen = [
-                get_encoder_class(n).name
+                canonical_name(n)
                 for n in names
                 if key in {s.name for s in get_encoder_class(n).param_specs()}
             ]
@@ -154,7 +154,7 @@ def compare(
     """
     from toksuite.compare import build_config
     from toksuite.compare import compare as run_compare
-    from toksuite.registry import get_encoder_class
+    from toksuite.registry import canonical_name
 
     opt.check_on_error(on_error)
     cli: dict[str, Any] = _given(
@@ -184,7 +184,7 @@ def compare(
     cli |= {k: v for k, v in sections.items() if v}
     config = build_config(file=config_file, cli=cli)
     if param:
-        names = [get_encoder_class(n).name for n in config.encoders]
+        names = [canonical_name(n) for n in config.encoders]
         cli["params"] = encoder_params(names, param)
         config = build_config(file=config_file, cli=cli)
     results = run_compare(config)

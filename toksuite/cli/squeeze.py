@@ -11,7 +11,7 @@ from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit
 from toksuite.data import load_dataset
 from toksuite.progress import status
-from toksuite.registry import get_encoder_class
+from toksuite.registry import canonical_name
 
 
 @app.command()
@@ -64,7 +64,7 @@ def squeeze(
     from toksuite.plots import frontier_plot, line_plot
     from toksuite.squeeze import DEFINITIONS, param_grid, pareto_front, sweep
 
-    names = [get_encoder_class(n).name for n in opt.parse_list(encoders, "--encoders")]
+    names = [canonical_name(n) for n in opt.parse_list(encoders, "--encoders")]
     vocabs = opt.parse_ints(vocab, "--vocab")
     params = param_grid(names, param)
     options = opt.load_options(

@@ -107,7 +107,7 @@ class Comparison:
 
     # ------------------------------------------------------------------ stages
     def fit(self, name: str):
-        from toksuite.registry import create_encoder, get_encoder_class
+        from toksuite.registry import canonical_name, create_encoder
         from toksuite.squeeze import measure_encoder
 
         params = self.config.params.get(name, {})
@@ -122,7 +122,7 @@ class Comparison:
         return self.store.run(
             name,
             "fit",
-            {"encoder": get_encoder_class(name).name, "params": params, **self.data_inputs()},
+            {"encoder": canonical_name(name), "params": params, **self.data_inputs()},
             compute,
             artefacts=lambda r: (self.encoder_dir(name) / "toksuite.json").is_file(),
             describe=lambda r: (
@@ -302,10 +302,10 @@ def _share(x: float | None) -> str:
 def compare(config: CompareConfig) -> dict[str, Any]:
     """Run (or continue) the comparison in ``config.out``; write and return the report's results."""
     from toksuite.compare.report import write_report
-    from toksuite.registry import get_encoder_class
+    from toksuite.registry import canonical_name
 
-    names = [get_encoder_class(n).name for n in config.encoders]  # aliases → names, early errors
-    config.params = {get_encoder_class(k).name: v for k, v in config.params.items()}
+    names = [canonical_name(n) for n in config.encoders]  # aliases → names, early errors
+    config.params = {canonical_name(k): v for k, v in config.params.items()}
     config.encoders = names
     job = Comparison(config)
     job.out.mkdir(parents=True, exist_ok=True)

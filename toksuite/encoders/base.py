@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import tempfile
 import types
 import typing
@@ -27,13 +26,23 @@ from typing import Any, ClassVar, Literal, Self, get_args, get_origin
 import numpy as np
 
 from toksuite.encoders.grammar import TokenGrammar
+from toksuite.encoders.symbols import fit_length
 from toksuite.errors import DataError, EncoderParamError, ManifestError, NotFittedError
 from toksuite.io import atomic_dir
 from toksuite.limits import check_size
+from toksuite.manifest import MANIFEST, identity_bytes, new_manifest
 
-MANIFEST = "toksuite.json"
-FORMAT_VERSION = 1
+__all__ = ["ID_DTYPE", "Decoded", "Encoder", "ParamSpec", "split_valid_ids"]
+
 ID_DTYPE = np.int32
+
+
+def split_valid_ids(ids: np.ndarray, vocab_size: int) -> tuple[np.ndarray, list[str]]:
+    """Drop ids outside ``[0, vocab_size)``; a note when any were dropped."""
+    bad = (ids < 0) | (ids >= vocab_size)
+    if not bad.any():
+        return ids, []
+    return ids[~bad], [f"{int(bad.sum())} ids outside 0..{vocab_size - 1} dropped"]
 
 
 @dataclass(frozen=True)
@@ -268,21 +277,27 @@ class Encoder(ABC):
                 return np.zeros(0, np.int64)
         return arr.astype(np.int64, copy=False)
 
+    def repair_ids(
+        self, ids: Sequence[int] | np.ndarray, length: int
+    ) -> tuple[np.ndarray, list[str]]:
+        """Model output → exactly ``length`` ids in ``[0, vocab_size)``, and one note per repair.
+
+        Ids outside the vocabulary are dropped; then a sequence that is too long is cut, and one
+        that is too short is padded by repeating its last id (id 0 when none is left), the least
+        surprising continuation. A fixed-length encoder's `decode_checked` is this call and a
+        lookup of what each id stands for.
+        """
+        ids, notes = split_valid_ids(self.ids_array(ids), self.vocab_size)
+        ids, note = fit_length(ids, length)
+        return ids, notes + ([note] if note else [])
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
         """Write ``toksuite.json`` and plain artefacts to ``directory`` atomically."""
         self._check_fitted()
-        from toksuite import __version__
-
         directory = Path(directory)
         with atomic_dir(directory) as tmp:
-            manifest = {
-                "format_version": FORMAT_VERSION,
-                "encoder": self.name,
-                "params": self.get_params(),
-                "toksuite_version": __version__,
-            }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            new_manifest(self.name, self.get_params()).write(tmp)
             self._save_state(tmp)
         return directory
 
@@ -312,8 +327,6 @@ class Encoder(ABC):
                 if path.is_file():
                     data = path.read_bytes()
                     if path.name == MANIFEST:  # the toksuite version does not change the ids
-                        meta = json.loads(data)
-                        meta.pop("toksuite_version", None)
-                        data = json.dumps(meta, sort_keys=True).encode()
+                        data = identity_bytes(data)
                     digest.update(path.name.encode() + b"\0" + data + b"\0")
         return digest.hexdigest()

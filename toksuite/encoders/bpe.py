@@ -49,17 +49,16 @@ encoder without toksuite and gives the same ids for `image_to_text` of an image.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
-from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 
-from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
+from toksuite.encoders.base import Decoded
 from toksuite.encoders.bpe_kernel import MergeTable, scan_symbols
 from toksuite.encoders.grammar import NOT_AN_ATOM, TokenGrammar
+from toksuite.encoders.hf_base import ENCODE_CHUNK, HFTokenizerEncoder
 from toksuite.encoders.scan import SCAN_ORDERS, ScanOrder, from_scan, scan_order
 from toksuite.encoders.symbols import (
     BYTE_TOKEN,
@@ -74,176 +73,16 @@ from toksuite.encoders.symbols import (
 from toksuite.encoders.token_table import (
     BYTE_MARK,
     SEPARATOR_MARK,
-    TokenTable,
     resolve_byte_runs,
     rows_from_marked,
-    split_valid_ids,
     with_byte_fallback,
 )
-from toksuite.errors import EncoderParamError, ManifestError
-from toksuite.progress import progress_bar, status
+from toksuite.errors import EncoderParamError
 
-TOKENIZER_FILE = "tokenizer.json"
 ROW_SEPARATOR = "\n"  # not in the private-use alphabet, so it can never collide with a symbol
-ENCODE_CHUNK = 512  # images per call into the Rust tokenizer: bounds memory, keeps it parallel
 
 RowMode = Literal["split", "separator", "joined"]
 AlphabetMode = Literal["seen", "all"]
-
-
-def fit_sample(name: str, n_images: int, max_fit_images: int | None, seed: int) -> np.ndarray:
-    """Indices of the images a BPE fit learns from: all, or a seeded sample of ``max_fit_images``.
-
-    The sample keeps data order, so the same seed picks the same images. Public: plugins' BPE
-    encoders choose their fit images the same way.
-    """
-    if n_images == 0:
-        raise EncoderParamError(f"{name}: fit needs at least one image")
-    if max_fit_images is not None and max_fit_images < 1:
-        raise EncoderParamError(
-            f"{name}: max_fit_images must be >= 1 or None, got {max_fit_images}"
-        )
-    order = np.arange(n_images)
-    if max_fit_images is not None and n_images > max_fit_images:
-        order = np.sort(np.random.default_rng(seed).permutation(n_images)[:max_fit_images])
-    return order
-
-
-class HFTokenizerEncoder(Encoder):
-    """What the image-BPE encoders share: fit on texts, fast batch encode, save/load tokenizer.json.
-
-    Subclasses define `image_to_text` and `_token_symbols` (the symbols each token stands for).
-    """
-
-    target_vocab_size: int  # the ``vocab_size`` parameter; the property is the fitted size
-    max_fit_images: int | None
-
-    def __init__(self) -> None:
-        self.tokenizer_: Any = None
-        self._table: TokenTable | None = None
-
-    # ------------------------------------------------------------------ subclass API
-    def image_to_text(self, image: np.ndarray) -> str:
-        """The text the tokenizer sees for ``image`` (public: HF users tokenise exactly this)."""
-        raise NotImplementedError
-
-    def _prepare_fit(self, images: Sequence[np.ndarray]) -> None:
-        """Look at the training images before `_train` streams their text (e.g. count symbols)."""
-
-    def _train(self, texts: Iterator[str], n_texts: int) -> Any:
-        """A fitted ``tokenizers.Tokenizer``."""
-        raise NotImplementedError
-
-    def _token_symbols(self, token: str) -> np.ndarray:
-        """Symbols of one vocabulary entry (SEPARATOR_MARK for a row separator, -1 unknown)."""
-        raise NotImplementedError
-
-    def _symbols_to_image(self, symbols: np.ndarray, shape: tuple[int, int, int]) -> Decoded:
-        raise NotImplementedError
-
-    def _build_grammar(self, height: int, width: int) -> TokenGrammar:
-        """The grammar of an H×W image's sequences (see `grammar`)."""
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ grammar
-    def grammar(self, height: int, width: int) -> TokenGrammar:
-        """Tokens whose pixels fit what is left of the row (or image), byte-fallback tokens only
-        where they spell a character, separators only at row ends; built once per size."""
-        self._check_fitted()
-        cache = self.__dict__.setdefault("_grammars", {})
-        if (height, width) not in cache:
-            cache[(height, width)] = self._build_grammar(height, width)
-        return cache[(height, width)]
-
-    # ------------------------------------------------------------------ fitting
-    @property
-    def is_fitted(self) -> bool:
-        return self.tokenizer_ is not None
-
-    def fit(self, images: Sequence[np.ndarray] | np.ndarray, *, seed: int = 0) -> Self:
-        order = fit_sample(self.name, len(images), self.max_fit_images, seed)
-        started = time.perf_counter()
-        with progress_bar(f"{self.name}: learning merges", len(order)) as advance:
-
-            def texts() -> Iterator[str]:
-                for i in order:
-                    yield self.image_to_text(images[int(i)])
-                    advance(1)
-
-            self._prepare_fit([images[int(i)] for i in order])
-            self._set_tokenizer(self._train(texts(), len(order)))
-        status(
-            f"{self.name}: {self.vocab_size} tokens from {len(order)} images "
-            f"in {time.perf_counter() - started:.1f}s"
-        )
-        return self
-
-    def _set_tokenizer(self, tokenizer: Any) -> None:
-        vocab = tokenizer.get_vocab()
-        tokens = [""] * len(vocab)
-        for token, i in vocab.items():
-            tokens[i] = token
-        self._table = TokenTable([self._token_symbols(t) for t in tokens])
-        if (self._table.flat == -1).any():
-            raise ManifestError(f"{self.name}: the tokenizer has tokens outside its alphabet")
-        self.tokenizer_ = tokenizer
-        self.__dict__.pop("_grammars", None)  # grammars of the previous tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        self._check_fitted()
-        return int(self.tokenizer_.get_vocab_size())
-
-    def get_params(self) -> dict[str, Any]:
-        # ``vocab_size`` names both the parameter (a target) and the fitted size (a property).
-        params = {
-            s.name: getattr(self, s.name) for s in self.param_specs() if s.name != "vocab_size"
-        }
-        return {"vocab_size": self.target_vocab_size, **params}
-
-    # ------------------------------------------------------------------ encoding
-    def encode(self, image: np.ndarray) -> np.ndarray:
-        return self.encode_batch([image])[0]
-
-    def encode_batch(self, images: Iterable[np.ndarray]) -> list[np.ndarray]:
-        self._check_fitted()
-        # The encode_batch_fast path skips character offsets we never use; older tokenizers lack it.
-        # Handing split rows over as pre-tokenized words (no Split regex), a BPE cache of 0, more
-        # Rust threads or other chunk sizes gave no measurable gain (benchmarks/bench_encode.py).
-        encode = getattr(self.tokenizer_, "encode_batch_fast", self.tokenizer_.encode_batch)
-        out: list[np.ndarray] = []
-        chunk: list[str] = []
-        for image in images:
-            chunk.append(self.image_to_text(image))
-            if len(chunk) == ENCODE_CHUNK:
-                out += [np.asarray(e.ids, ID_DTYPE) for e in encode(chunk)]
-                chunk = []
-        if chunk:
-            out += [np.asarray(e.ids, ID_DTYPE) for e in encode(chunk)]
-        return out
-
-    def decode_checked(self, ids: Sequence[int] | np.ndarray, shape: Sequence[int]) -> Decoded:
-        self._check_fitted()
-        assert self._table is not None
-        out_shape = self.output_shape(shape)
-        ids, notes = split_valid_ids(self.ids_array(ids), len(self._table))
-        decoded = self._symbols_to_image(self._table.expand(ids), out_shape)
-        notes += decoded.notes
-        return Decoded(decoded.image, repairs=len(notes), notes=tuple(notes))
-
-    # ------------------------------------------------------------------ persistence
-    def _save_state(self, directory: Path) -> None:
-        self.tokenizer_.save(str(directory / TOKENIZER_FILE))
-
-    def _load_state(self, directory: Path) -> None:
-        from tokenizers import Tokenizer
-
-        path = directory / TOKENIZER_FILE
-        try:
-            tokenizer = Tokenizer.from_file(str(path))
-        except Exception as exc:  # tokenizers raises plain Exception on a bad file
-            raise ManifestError(f"{path}: cannot read the tokenizer ({exc})") from None
-        self._set_tokenizer(tokenizer)
 
 
 class _SymbolBPEEncoder(HFTokenizerEncoder):
@@ -454,7 +293,7 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
         chars = codepoints_to_text(symbol_codepoints(np.arange(self.quantizer.n_symbols)))
         return list(chars) + ([ROW_SEPARATOR] if self.rows == "separator" else [])
 
-    def _prepare_fit(self, images: Sequence[np.ndarray]) -> None:
+    def _prepare_fit(self, images: Sequence[np.ndarray], seed: int) -> None:
         counts = np.zeros(self.quantizer.n_symbols, np.int64)
         for image in images:
             symbols = self.scan_symbols(self.check_image(image)[None])

@@ -29,7 +29,8 @@ from typing import Self
 
 import numpy as np
 
-from toksuite.encoders.bpe import AlphabetMode, RowMode, _SymbolBPEEncoder, fit_sample
+from toksuite.encoders.bpe import AlphabetMode, RowMode, _SymbolBPEEncoder
+from toksuite.encoders.hf_base import fit_sample
 from toksuite.encoders.kmeans import KMeansEncoder
 from toksuite.encoders.scan import ScanOrder
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from toksuite.encoders.base import Decoded
-from toksuite.encoders.bpe import HFTokenizerEncoder
 from toksuite.encoders.grammar import NOT_AN_ATOM, TokenGrammar
+from toksuite.encoders.hf_base import HFTokenizerEncoder
 from toksuite.encoders.symbols import Quantizer, codepoints_to_text, fit_length
 from toksuite.errors import EncoderParamError
 

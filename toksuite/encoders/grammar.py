@@ -35,6 +35,8 @@ import numpy as np
 
 from toksuite.errors import DataError
 
+__all__ = ["NOT_AN_ATOM", "State", "TokenGrammar", "Walk"]
+
 UNREACHABLE = np.int64(1) << 40  # "no way to finish": far above any token count, safe to add to
 NOT_AN_ATOM = -(10**6)  # an atom that is neither a unit nor a byte: its token is never allowed
 

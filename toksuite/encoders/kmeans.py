@@ -208,21 +208,7 @@ class KMeansEncoder(Encoder):
     def decode_checked(self, ids: Sequence[int] | np.ndarray, shape: Sequence[int]) -> Decoded:
         self._check_fitted()
         h, w, c = self.output_shape(shape)
-        ids = self.ids_array(ids)
-        k = len(self.palette_)
-        notes = []
-        bad = (ids < 0) | (ids >= k)
-        if bad.any():
-            notes.append(f"{int(bad.sum())} ids outside 0..{k - 1} dropped")
-            ids = ids[~bad]
-        need = h * w
-        if ids.size != need:
-            notes.append(
-                f"{ids.size} ids for {need} pixels: {'cut' if ids.size > need else 'padded'}"
-            )
-            # Pad with the last id seen (or id 0): the least surprising continuation.
-            fill = ids[-1] if ids.size else 0
-            ids = np.concatenate([ids[:need], np.full(max(0, need - ids.size), fill, np.int64)])
+        ids, notes = self.repair_ids(ids, h * w)  # vocab_size: the palette's colours
         image = self.palette_[ids].reshape(h, w, c)
         return Decoded(image, repairs=len(notes), notes=tuple(notes))
 

@@ -41,19 +41,8 @@ class _PixelEncoder(Encoder):
 
     def decode_checked(self, ids: Sequence[int] | np.ndarray, shape: Sequence[int]) -> Decoded:
         h, w, c = self.output_shape(shape)
-        ids = self.ids_array(ids)
-        notes = []
-        bad = (ids < 0) | (ids >= self.levels)
-        if bad.any():
-            notes.append(f"{int(bad.sum())} ids outside 0..{self.levels - 1} dropped")
-            ids = ids[~bad]
-        need = h * w * c
-        if ids.size != need:
-            notes.append(f"{ids.size} values for {need}: {'cut' if ids.size > need else 'padded'}")
-            # Pad with the last value seen (or black): the least surprising continuation.
-            fill = ids[-1] if ids.size else 0
-            ids = np.concatenate([ids[:need], np.full(max(0, need - ids.size), fill)])
-        image = self.quantizer.centres[ids.astype(np.int64)].reshape(h, w, c)
+        ids, notes = self.repair_ids(ids, h * w * c)
+        image = self.quantizer.centres[ids].reshape(h, w, c)
         return Decoded(image, repairs=len(notes), notes=tuple(notes))
 
 

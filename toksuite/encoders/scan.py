@@ -20,6 +20,8 @@ from typing import Literal
 
 import numpy as np
 
+__all__ = ["SCAN_ORDERS", "ScanOrder", "from_scan", "gilbert_xy", "scan_order"]
+
 ScanOrder = Literal["raster", "snake", "hilbert"]
 SCAN_ORDERS: tuple[str, ...] = ("raster", "snake", "hilbert")
 

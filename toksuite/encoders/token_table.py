@@ -40,14 +40,6 @@ class TokenTable:
         return self.flat[starts + np.arange(total)]
 
 
-def split_valid_ids(ids: np.ndarray, vocab_size: int) -> tuple[np.ndarray, list[str]]:
-    """Drop ids outside ``[0, vocab_size)``; a note when any were dropped."""
-    bad = (ids < 0) | (ids >= vocab_size)
-    if not bad.any():
-        return ids, []
-    return ids[~bad], [f"{int(bad.sum())} ids outside 0..{vocab_size - 1} dropped"]
-
-
 def resolve_byte_runs(symbols: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Replace each run of byte marks by the symbols its UTF-8 spells; broken pieces dropped."""
     is_byte = symbols <= BYTE_MARK

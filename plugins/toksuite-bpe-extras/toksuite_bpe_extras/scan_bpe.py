@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from toksuite.encoders.symbols import Quantizer
+from toksuite.encoders import Quantizer
 
 from toksuite_bpe_extras.symbol_bpe import SymbolBPEEncoder
 
@@ -53,7 +53,7 @@ class _ScanBPERGBEncoder(SymbolBPEEncoder):
     def _symbol_grids(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [self.quantizer.symbols(image) for image in images]
 
-    def _symbols_to_image(self, grid: np.ndarray) -> np.ndarray:
+    def _grid_to_image(self, grid: np.ndarray) -> np.ndarray:
         return self.quantizer.image(grid)
 
 

@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from toksuite.registry import PluginHost
-from toksuite.testing import check_constrained_sampling, check_grammar_accepts
+from toksuite.testing import (
+    check_constrained_sampling,
+    check_encoder,
+    check_grammar_accepts,
+    check_round_trip,
+)
 
 from toksuite_tutorial import grey4
 from toksuite_tutorial.grey4 import Grey4Encoder
@@ -30,12 +35,13 @@ def test_known_answer():
     st.tuples(st.integers(1, 12), st.integers(1, 12)).flatmap(lambda hw: arrays(np.uint8, (*hw, 1)))
 )
 def test_round_trip_is_lossless_on_the_quantisation(image):
-    ids = encoder.encode(image)
-    assert ids.size == encoder.sequence_length(*image.shape[:2])
-    assert ids.min() >= 0 and ids.max() < encoder.vocab_size
-    decoded = encoder.decode_checked(ids, image.shape)
-    assert decoded.ok
-    np.testing.assert_array_equal(decoded.image, encoder.quantize(image))
+    # Ids in range, as many as sequence_length says, decode(encode(x)) == quantize(x), no repair.
+    check_round_trip(encoder, image)
+
+
+def test_the_whole_contract():
+    # Round trip, id range, batch, grammar, every kind of malformed sequence, save and load.
+    check_encoder(Grey4Encoder)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import toksuite
-from toksuite.encoders.base import Decoded, Encoder
+from toksuite.encoders import Decoded, Encoder
 
 LEVELS = 16
 STEP = 256 // LEVELS  # each level covers 16 grey values: level = value // 16
@@ -52,20 +52,8 @@ class Grey4Encoder(Encoder):
         # A model can generate anything; decode must still return an image of `shape`, so it
         # repairs what it can and counts each repair instead of raising.
         height, width, _ = self.output_shape(shape)
-        ids = self.ids_array(ids)  # any sequence → 1-D int64
-        notes = []
-        valid = (ids >= 0) & (ids < LEVELS)
-        if not valid.all():
-            notes.append(f"{int((~valid).sum())} ids outside 0..{LEVELS - 1} dropped")
-            ids = ids[valid]
-        need = height * width
-        if ids.size != need:
-            notes.append(
-                f"{ids.size} ids for {need} pixels: {'cut' if ids.size > need else 'padded'}"
-            )
-            # Pad by repeating the last pixel (black when there is none): a plausible continuation.
-            fill = ids[-1] if ids.size else 0
-            ids = np.concatenate([ids[:need], np.full(max(0, need - ids.size), fill)])
+        # Ids outside the vocabulary dropped, then cut or padded to one id per pixel.
+        ids, notes = self.repair_ids(ids, height * width)
         image = LEVEL_VALUES[ids].reshape(height, width, 1)
         return Decoded(image, repairs=len(notes), notes=tuple(notes))
 
