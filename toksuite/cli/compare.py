@@ -12,6 +12,7 @@ from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit
 from toksuite.compare.config import BUILTIN_ENCODERS, DEFAULT_EPOCHS, DEFAULT_OUT
 from toksuite.model import PRESET_HELP
+from toksuite.params import params_by_encoder
 from toksuite.pooling import DEFAULT_POOL, POOL_HELP
 
 COLUMNS = {
@@ -32,32 +33,6 @@ COLUMNS = {
     "well_formed_share": "well-formed",
     "unconstrained_well_formed_share": "unconstrained",
 }
-
-
-def encoder_params(names: list[str], pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """``-p ENCODER:KEY=VALUE`` sets one encoder's parameter; ``-p KEY=VALUE`` every encoder's
-    that has a parameter KEY (as ``toksuite flops``)."""
-    from toksuite.errors import EncoderParamError
-    from toksuite.registry import get_encoder_class
-
-    params: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        target, _, rest = pair.partition(":") if ":" in pair.split("=")[0] else ("", "", pair)
-        key = rest.partition("=")[0].strip().replace("-", "_")
-        chosen = [get_encoder_class(target).name] if target else []
-        if not target:
-            chosen = [
-                get_encoder_class(n).name
-                for n in names
-                if key in {s.name for s in get_encoder_class(n).param_specs()}
-            ]
-            if not chosen:
-                raise EncoderParamError(
-                    f"-p {pair}: none of {', '.join(names)} has a parameter {key!r}"
-                )
-        for name in chosen:
-            params.setdefault(name, {}).update(get_encoder_class(name).parse_params([rest]))
-    return params
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -103,9 +78,7 @@ def compare(
     config_file: Path = typer.Option(
         None, "--config", "-c", help="TOML file of settings (the CLI wins over it)."
     ),
-    param: list[str] = typer.Option(
-        None, "--param", "-p", help="Encoder parameter [ENCODER:]KEY=VALUE (repeatable)."
-    ),
+    param: list[str] = opt.PARAM,
     resolution: str = opt.RESOLUTION,
     crop: str = opt.CROP,
     limit: int = opt.LIMIT,
@@ -185,7 +158,7 @@ def compare(
     config = build_config(file=config_file, cli=cli)
     if param:
         names = [get_encoder_class(n).name for n in config.encoders]
-        cli["params"] = encoder_params(names, param)
+        cli["params"] = params_by_encoder(names, param)
         config = build_config(file=config_file, cli=cli)
     results = run_compare(config)
     from toksuite.compare.report import SHARE_COLUMNS, budget_text, groups_text

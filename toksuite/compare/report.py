@@ -257,13 +257,14 @@ def _skipped_files(job, runs: dict[str, dict]) -> dict[str, Any]:
 def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
     from toksuite import __version__
     from toksuite.model import resolve_shape
+    from toksuite.train.rundir import RunInfo
 
     config = job.config
     runs = {name: e["stages"]["pretrain"].result for name, e in entries.items()}
     groups = quantization_groups(runs)
     rows = [summary_row(n, e["stages"], group_of(groups, n)) for n, e in entries.items()]
     rd_rows = rate_distortion(runs, groups)
-    first = json.loads((job.run_dir(rows[0]["encoder"]) / "config.json").read_text())
+    first = RunInfo.load(job.run_dir(rows[0]["encoder"])).data
     encoders = {}
     for name, e in entries.items():
         st = e["stages"]
@@ -287,9 +288,9 @@ def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
         "budget": budget,
         "data": {
             "spec": config.data,
-            "image_shape": first["data"]["image_shape"],
-            "train_images": first["data"]["train_images"],
-            "heldout_images": first["data"]["heldout_images"],
+            "image_shape": list(first.image_shape),
+            "train_images": first.train_images,
+            "heldout_images": first.heldout_images,
             "skipped_files": _skipped_files(job, runs),
         },
         "model": {"preset": config.model, **resolve_shape(config.model).to_dict()},
