@@ -15,25 +15,6 @@ from toksuite.model import PRESET_HELP
 from toksuite.params import params_by_encoder
 from toksuite.pooling import DEFAULT_POOL, POOL_HELP
 
-COLUMNS = {
-    "encoder": "encoder",
-    "images": "images",
-    "vocab": "vocab",
-    "tokens_per_image": "tokens/img",
-    "squeeze": "squeeze",
-    "fwd_flops_per_image": "fwd FLOPs/img",
-    "train_flops": "train FLOPs",
-    "epochs": "epochs",
-    "real_token_share": "real tokens",
-    "psnr_db": "PSNR dB",
-    "bits_per_pixel": "bits/pixel",
-    "bits_per_dim": "bits/dim",
-    "best_probe_layer": "probe layer",
-    "best_probe_accuracy": "probe acc",
-    "well_formed_share": "well-formed",
-    "unconstrained_well_formed_share": "unconstrained",
-}
-
 
 def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
@@ -161,15 +142,8 @@ def compare(
         cli["params"] = params_by_encoder(names, param)
         config = build_config(file=config_file, cli=cli)
     results = run_compare(config)
-    from toksuite.compare.report import SHARE_COLUMNS, budget_text, groups_text
-
-    rows = [{label: row.get(key) for key, label in COLUMNS.items()} for row in results["summary"]]
-    for row, full in zip(rows, results["summary"], strict=True):
-        for key in ("fwd FLOPs/img", "train FLOPs"):
-            row[key] = f"{row[key]:.3g}"
-        for key in SHARE_COLUMNS:
-            if full[key] is not None:
-                row[COLUMNS[key]] = f"{100 * full[key]:.0f}%"
+    from toksuite.compare.report import budget_text, groups_text
+    from toksuite.compare.summary import summary_table
 
     footer = [f"budget: {budget_text(results['budget'])}"]
     footer += [f"images {line}" for line in groups_text(results["quantization_groups"])]
@@ -181,7 +155,7 @@ def compare(
     emit(
         results,
         as_json=as_json,
-        rows=rows,
+        rows=summary_table(results["summary"]),
         title=f"toksuite compare · {config.data} · {config.model}",
         footer=footer,
     )
