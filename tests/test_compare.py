@@ -180,7 +180,8 @@ def test_the_cli_table_report_md_and_html_share_one_set_of_columns():
     assert table["encoder"] == "bpe-grey" and table["squeeze"] == "2.35"
     assert table["train FLOPs"] == "1.23e+09" and table["real tokens"] == "96%"
     results = {
-        "data": {"spec": "digits", "image_shape": [8, 8, 1], "train_images": 1, "heldout_images": 1},
+        "data": {"spec": "digits", "image_shape": [8, 8, 1], "train_images": 1}
+        | {"heldout_images": 1},
         "model": {"preset": "tiny", "n_layer": 2, "n_embd": 64},
         "budget": {"mode": "epochs", "epochs": 1.0},
         "summary": [row],
