@@ -6,14 +6,13 @@ A bare JSON list of ids (e.g. a model's output) is read too; it says neither enc
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from toksuite.errors import DataError
-from toksuite.io import write_json_atomic
+from toksuite.io import read_json, write_json_atomic
 from toksuite.limits import check_size
 
 TOKENS_FORMAT = "toksuite-tokens"
@@ -48,12 +47,9 @@ def write_tokens(path: str | Path, ids: np.ndarray, *, encoder: str, shape: tupl
 def read_tokens(path: str | Path) -> TokenFile:
     """A token file, checked: integer ids that fit in 64 bits, a sane shape; else a DataError."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a JSON token file ({exc})") from None
+    doc = read_json(
+        path, DataError, missing=f"{path}: no such file", invalid=f"{path}: not a JSON token file"
+    )
     if isinstance(doc, list):  # a bare list of ids (e.g. model output)
         doc = {"ids": doc}
     if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):

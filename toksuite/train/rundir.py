@@ -8,7 +8,6 @@ such a run had.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from toksuite.data import LoadOptions, load_dataset
 from toksuite.errors import ConfigError
-from toksuite.io import atomic_dir, write_json_atomic
+from toksuite.io import atomic_dir, read_json, write_json_atomic
 from toksuite.model import ModelShape
 from toksuite.registry import create_encoder, get_encoder_class, load_encoder
 from toksuite.train import distributed
@@ -133,12 +132,12 @@ class RunInfo:
     @classmethod
     def load(cls, run_dir: str | Path) -> RunInfo:
         path = Path(run_dir) / CONFIG_FILE
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{run_dir}: not a run directory (no {CONFIG_FILE})") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not JSON ({exc})") from None
+        doc = read_json(
+            path,
+            ConfigError,
+            missing=f"{run_dir}: not a run directory (no {CONFIG_FILE})",
+            invalid=f"{path}: not JSON",
+        )
         try:
             return cls.from_dict(doc)
         except ConfigError as exc:
