@@ -76,10 +76,9 @@ class Comparison:
     def dataset(self, channels: int):
         """The data as pretraining loads it (same options), once per channel count."""
         from toksuite.data import load_dataset
-        from toksuite.train.rundir import load_options
 
         if channels not in self._datasets:
-            options = load_options(self.train_config("unused"), channels)
+            options = self.train_config("unused").load_options(channels)
             self._datasets[channels] = load_dataset(self.config.data, options)
         return self._datasets[channels]
 

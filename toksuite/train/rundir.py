@@ -162,8 +162,9 @@ class Run:
         return self.path.name or str(self.path)
 
     def load_options(self) -> LoadOptions:
-        """The data options the run was trained with (to see other images the same way)."""
-        return load_options(self.info.options, self.encoder.channels)
+        """The data options the run was trained with, for its encoder's channels (to see other
+        images the same way)."""
+        return self.info.options.load_options(self.encoder.channels)
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -182,19 +183,6 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(path, info, load_encoder(path / info.encoder.saved), model)
 
 
-def load_options(config: TrainConfig, channels: int) -> LoadOptions:
-    """The data options of a run (the probe reuses them to see the images the same way)."""
-    return LoadOptions(
-        resolution=tuple(config.resolution) if config.resolution else None,
-        crop=tuple(config.crop) if config.crop else None,
-        channels=channels,
-        limit=config.limit,
-        seed=config.seed,
-        on_error=config.on_error,  # type: ignore[arg-type]
-        progress=False,
-    )
-
-
 def prepare_encoder(config: TrainConfig, run_dir: Path, d: distributed.Dist, resume: bool):
     """Load the run's saved encoder, a saved directory, or fit a named one on the train split."""
     saved = run_dir / ENCODER_DIR
@@ -203,9 +191,9 @@ def prepare_encoder(config: TrainConfig, run_dir: Path, d: distributed.Dist, res
         if not resume and d.is_main:  # the run directory must hold its own encoder
             enc.save(saved)
         d.barrier()
-        return enc, load_dataset(config.data, load_options(config, enc.channels))
+        return enc, load_dataset(config.data, config.load_options(enc.channels))
     cls = get_encoder_class(config.encoder)
-    dataset = load_dataset(config.data, load_options(config, cls.channels))
+    dataset = load_dataset(config.data, config.load_options(cls.channels))
     enc = create_encoder(cls.name, **config.encoder_params)
     if d.is_main:
         enc.fit(dataset.x_train, seed=config.seed)  # a no-op for encoders with nothing to learn
