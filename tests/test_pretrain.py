@@ -84,6 +84,11 @@ def test_pretrain_end_to_end_and_same_seed_same_numbers(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["vocab_size"] == 257 and config["model"]["bos_id"] == 256
     assert config["options"]["seed"] == 3 and config["encoder"]["name"] == "pixels-grey"
+    from toksuite.train.rundir import RunInfo
+
+    info = RunInfo.load(run)  # what every consumer reads: the typed view of the same file
+    assert json.loads(json.dumps(info.to_dict())) == config
+    assert info.steps == summary["steps"] and info.image_hw == (8, 8)
 
     from transformers import GPT2LMHeadModel
 
