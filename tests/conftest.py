@@ -41,3 +41,21 @@ def _fresh_registry(monkeypatch, tmp_path):
     monkeypatch.setenv("TOKSUITE_CACHE_DIR", str(tmp_path / "cache"))
     yield
     registry.reset_host(None)
+
+
+# Fixtures that train a model: a test that asks for one is slow, whatever its own body does.
+TRAINED_RUN_FIXTURES = {"run_dir", "base_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """``pytest -m "not slow"`` is the fast loop only if every test that trains says so."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if TRAINED_RUN_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use a trained run must be marked @pytest.mark.slow: " + ", ".join(unmarked)
+        )

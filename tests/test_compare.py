@@ -139,6 +139,64 @@ def test_flops_budget_plans_more_images_for_shorter_sequences():
     assert {p.field for p in plans.values()} == {"time"} and budget["seconds_per_encoder"] == 12.5
 
 
+def test_a_stage_hands_what_it_keeps_to_later_stages_and_a_record_without_it_reruns(tmp_path):
+    """The flops stage's train lengths reach the budget plan in memory, and from its record when
+    it is reused; a record written before lengths were kept is computed again."""
+    from toksuite.compare.stages import StageStore
+
+    store = StageStore(tmp_path)
+    calls = []
+
+    def compute(resume):
+        calls.append(resume)
+        return {"fwd_flops": 1.0}, "ran", {"train_lengths": [3, 5]}
+
+    first = store.run("a", "flops", {"model": "tiny"}, compute, keeps=("train_lengths",))
+    assert first.kept == {"train_lengths": [3, 5]} and first.action == "ran"
+    again = store.run("a", "flops", {"model": "tiny"}, compute, keeps=("train_lengths",))
+    assert again.action == "reused" and again.kept == first.kept and len(calls) == 1
+    assert "train_lengths" not in again.result  # not in the report's flops section
+
+    record = json.loads(store.path("a", "flops").read_text())
+    del record["kept"]  # as an older toksuite wrote it
+    store.path("a", "flops").write_text(json.dumps(record))
+    third = store.run("a", "flops", {"model": "tiny"}, compute, keeps=("train_lengths",))
+    assert third.action == "ran" and third.kept == first.kept and len(calls) == 2
+    assert not list(tmp_path.rglob("*.npy"))
+
+
+def test_the_cli_table_report_md_and_html_share_one_set_of_columns():
+    from toksuite.compare.report import markdown
+    from toksuite.compare.summary import SUMMARY_COLUMNS, summary_table
+
+    row = {key: None for key, _, _ in SUMMARY_COLUMNS} | {
+        "encoder": "bpe-grey",
+        "squeeze": 2.345,
+        "train_flops": 1.23456e9,
+        "real_token_share": 0.964,
+    }
+    (table,) = summary_table([row])
+    assert list(table) == [header for _, header, _ in SUMMARY_COLUMNS]
+    assert table["encoder"] == "bpe-grey" and table["squeeze"] == "2.35"
+    assert table["train FLOPs"] == "1.23e+09" and table["real tokens"] == "96%"
+    results = {
+        "data": {"spec": "digits", "image_shape": [8, 8, 1], "train_images": 1}
+        | {"heldout_images": 1},
+        "model": {"preset": "tiny", "n_layer": 2, "n_embd": 64},
+        "budget": {"mode": "epochs", "epochs": 1.0},
+        "summary": [row],
+        "definitions": {"flops_convention": "FLOPs = 2 × multiply-adds"},
+        "rate_distortion": [],
+        "quantization_groups": {},
+        "skipped": {},
+        "plots": {},
+        "encoders": {},
+    }
+    text = markdown(results)
+    assert "| " + " | ".join(table) + " |" in text
+    assert "| " + " | ".join(table.values()) + " |" in text
+
+
 # ---------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_results_agree_with_the_single_commands(base_run):

@@ -12,6 +12,7 @@ from toksuite.cli import app
 from toksuite.compress import HEADER
 
 runner = CliRunner()
+pytestmark = pytest.mark.slow  # every test reads the run the module's fixture trains
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,7 @@ def train_losses(run: Path) -> list[float]:
     return [r["loss"] for r in map(json.loads, lines) if r["event"] == "train"]
 
 
+@pytest.mark.slow
 def test_pretrain_end_to_end_and_same_seed_same_numbers(tmp_path):
     run = tmp_path / "run"
     summary = pretrain_cli(run, "--epochs", "3")
@@ -83,6 +84,11 @@ def test_pretrain_end_to_end_and_same_seed_same_numbers(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["vocab_size"] == 257 and config["model"]["bos_id"] == 256
     assert config["options"]["seed"] == 3 and config["encoder"]["name"] == "pixels-grey"
+    from toksuite.train.rundir import RunInfo
+
+    info = RunInfo.load(run)  # what every consumer reads: the typed view of the same file
+    assert json.loads(json.dumps(info.to_dict())) == config
+    assert info.steps == summary["steps"] and info.image_hw == (8, 8)
 
     from transformers import GPT2LMHeadModel
 
@@ -95,6 +101,7 @@ def test_pretrain_end_to_end_and_same_seed_same_numbers(tmp_path):
     assert again["bits_per_pixel"] == summary["bits_per_pixel"]
 
 
+@pytest.mark.slow
 def test_existing_run_dir_and_two_budgets_are_refused(tmp_path):
     run = tmp_path / "run"
     pretrain_cli(run, "--images", "64")
@@ -251,6 +258,7 @@ def test_training_attention_builds_no_mask_and_matches_masked_sdpa(monkeypatch):
     assert model.config._attn_implementation == "sdpa"  # restored: sampling needs padding masks
 
 
+@pytest.mark.slow
 def test_heldout_bits_equal_a_plain_forward_pass_over_the_saved_model(tmp_path):
     """The code length a run reports, recomputed without toksuite's batching or attention."""
     from transformers import GPT2LMHeadModel
@@ -276,6 +284,7 @@ def test_heldout_bits_equal_a_plain_forward_pass_over_the_saved_model(tmp_path):
         assert abs(plain - bits[i]) / plain <= 1e-4
 
 
+@pytest.mark.slow
 def test_bucket_batching_wastes_less_than_random(tmp_path):
     args = ("--encoder", "bpe-grey", "-p", "vocab_size=300", "--images", "288")  # one epoch
     bucket = pretrain_cli(tmp_path / "bucket", *args)
@@ -301,6 +310,7 @@ def test_bad_batching_and_eval_options_are_one_line(tmp_path, option, message):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_batching_existed_still_loads_and_resumes_as_random(tmp_path):
     run = tmp_path / "run"
     pretrain_cli(run, "--images", "64")
@@ -314,6 +324,7 @@ def test_a_run_saved_before_batching_existed_still_loads_and_resumes_as_random(t
     assert probe.exit_code == 0, probe.output
 
 
+@pytest.mark.slow
 def test_training_reads_batches_from_the_memory_mapped_cache(tmp_path, monkeypatch):
     """No step or evaluation gathers more rows than one batch, and they come from the token
     cache's memory map: nothing N×context is built for the train or held-out split."""

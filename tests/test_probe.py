@@ -47,6 +47,7 @@ def run_dir(tmp_path_factory):
     return root / "run"
 
 
+@pytest.mark.slow
 def test_probe_beats_chance_with_controls_and_json(run_dir, tmp_path):
     plot = tmp_path / "probe.png"
     result = runner.invoke(
@@ -63,6 +64,7 @@ def test_probe_beats_chance_with_controls_and_json(run_dir, tmp_path):
     assert report["pool"] == "ln-grid2" and plot.is_file()  # the default
 
 
+@pytest.mark.slow
 def test_probe_table_names_the_controls(run_dir):
     result = runner.invoke(
         app, ["probe", "--run", str(run_dir), "--pool", "mean", "--no-random-control"]
@@ -184,6 +186,7 @@ def test_unknown_pools_are_refused_in_one_line(bad):
         parse_pool(bad)
 
 
+@pytest.mark.slow
 def test_several_pools_from_one_probe(run_dir):
     result = runner.invoke(
         app,

@@ -48,6 +48,7 @@ def cell(grid: np.ndarray, row: int, col: int) -> np.ndarray:
     return grid[y : y + 32 : 4, x : x + 32 : 4]
 
 
+@pytest.mark.slow
 def test_grids_have_the_right_sizes_and_figure_4_layout(run_dir, tmp_path):
     result = sample_run(run_dir, out_dir=tmp_path, n_samples=5, n_completions=3)
     # 8×8 digits are upscaled 4× to 32-pixel cells, with 2-pixel separators all round.
@@ -95,6 +96,7 @@ def test_completion_grid_wraps_into_blocks_and_keeps_rgb(tmp_path):
         assert image.mode == "RGB" and image.size == (canvas.shape[1], canvas.shape[0])
 
 
+@pytest.mark.slow
 def test_same_seed_same_samples_other_seed_other_samples(run_dir, tmp_path):
     grids = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
@@ -108,6 +110,7 @@ def test_same_seed_same_samples_other_seed_other_samples(run_dir, tmp_path):
     np.testing.assert_array_equal(read_png(tmp_path / "d" / "completions.png"), grids["a"][1])
 
 
+@pytest.mark.slow
 def test_top_k_1_is_greedy_and_options_are_checked(run_dir, tmp_path):
     result = sample_run(run_dir, out_dir=tmp_path, n_samples=3, n_completions=0, top_k=1)
     samples = read_png(tmp_path / "samples.png")  # 3 samples: a 2×2 grid, the last cell empty
@@ -127,6 +130,7 @@ def test_top_k_1_is_greedy_and_options_are_checked(run_dir, tmp_path):
         sample_run(run_dir, out_dir=tmp_path, prompt_fraction=1.0)
 
 
+@pytest.mark.slow
 def test_a_model_that_emits_bos_still_writes_grids_and_counts_repairs(run_dir, tmp_path):
     from transformers import GPT2LMHeadModel
 
@@ -195,6 +199,7 @@ def test_generate_stops_when_complete_and_at_the_budget():
     assert [len(x) for x in new] == [3, 4]
 
 
+@pytest.mark.slow
 def test_left_padded_batch_matches_one_at_a_time(run_dir):
     """Prompts of different lengths in one batch give what each gives alone (greedy)."""
     from transformers import GPT2LMHeadModel
@@ -218,6 +223,7 @@ def test_left_padded_batch_matches_one_at_a_time(run_dir):
         np.testing.assert_array_equal(run([prompt])[0], tokens)
 
 
+@pytest.mark.slow
 def test_cli_table_json_and_bad_run(run_dir, tmp_path):
     args = ["sample", "--run", str(run_dir), "--out", str(tmp_path), "-n", "2"]
     args += ["--completions", "2", "--top-k", "10", "--top-p", "0.95", "--temperature", "0.9"]
@@ -235,6 +241,7 @@ def test_cli_table_json_and_bad_run(run_dir, tmp_path):
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_variable_length_encoder_stops_when_the_image_is_complete(tmp_path, monkeypatch):
     """BPE has no fixed length: a well-formed sample ends at the first complete image."""
     monkeypatch.setenv("TOKSUITE_CACHE_DIR", str(tmp_path / "cache"))

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from toksuite.cli import app
 from toksuite.errors import EncoderParamError
 from toksuite.likelihood import ssim_per_image
-from toksuite.squeeze import param_grid, pareto_front
+from toksuite.params import param_grid
+from toksuite.squeeze import pareto_front
 
 runner = CliRunner()
 

@@ -151,15 +151,12 @@ def _run_images(run, paths: list[Path], heldout: int) -> list[tuple[str, np.ndar
     """(name, image) pairs: image files framed as the run's data, or its first held-out images."""
     from toksuite.data import load_dataset
     from toksuite.data.images import Geometry, read_image
-    from toksuite.train.config import TrainConfig
-    from toksuite.train.rundir import load_options
 
-    options = load_options(TrainConfig.from_dict(run.config["options"]), run.encoder.channels)
-    h, w = run.config["data"]["image_shape"][:2]
-    geometry = Geometry(options.crop, (h, w), run.encoder.channels)
+    options = run.load_options()
+    geometry = Geometry(options.crop, run.info.image_hw, run.encoder.channels)
     pairs = [(Path(p).stem, read_image(p, geometry=geometry)) for p in paths]
     if heldout:
-        test = load_dataset(run.config["options"]["data"], options).x_test
+        test = load_dataset(run.info.options.data, options).x_test
         if heldout > len(test):
             raise DataError(f"--heldout {heldout}: the run has {len(test)} held-out images")
         pairs += [(f"heldout-{i:05d}", test[i]) for i in range(heldout)]
@@ -176,12 +173,11 @@ def compress_files(
 ) -> dict:
     """Compress image files and/or the run's first held-out images to ``out/NAME.tsz``."""
     from toksuite.io import write_bytes_atomic
-    from toksuite.probe import load_run
     from toksuite.progress import progress_bar
-    from toksuite.train.rundir import BITS_FILE
+    from toksuite.train.rundir import BITS_FILE, load_run
 
     run = load_run(run_dir)
-    bos = run.config["model"]["bos_id"]
+    bos = run.info.model.bos_id
     out = Path(out) if out is not None else Path(run_dir) / "compressed"
     pairs = _run_images(run, paths, heldout)
     if not pairs:
@@ -232,18 +228,19 @@ def compress_files(
 def decompress_files(run_dir: str | Path, paths: list[Path], *, out: str | Path) -> dict:
     """Decode .tsz files written with this run to PNGs in ``out``."""
     from toksuite.data.images import write_png
-    from toksuite.probe import load_run
+    from toksuite.train.rundir import load_run
 
     run = load_run(run_dir)
-    bos = run.config["model"]["bos_id"]
+    bos = run.info.model.bos_id
     rows = []
     for path in map(Path, paths):
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        shape = tuple(run.config["data"]["image_shape"][:2])
-        image = decompress_image(run.encoder, run.model, bos, data, shape=shape, name=str(path))
+        image = decompress_image(
+            run.encoder, run.model, bos, data, shape=run.info.image_hw, name=str(path)
+        )
         target = Path(out) / f"{path.stem}.png"
         write_png(target, image)
         rows.append({"file": str(path), "shape": list(image.shape), "out": str(target)})

@@ -1,4 +1,5 @@
-"""Atomic writes: a reader never sees a half-written file or directory.
+"""Atomic writes: a reader never sees a half-written file or directory. And the read of a JSON
+file whose absence or damage is the caller's own error (`read_json`).
 
 A write that is killed leaves its temporary ``.NAME.*.tmp`` beside the target; the next
 `atomic_dir` for that target removes those older than `STALE_TMP_SECONDS` (a younger one may
@@ -74,6 +75,19 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(
+    path: str | os.PathLike[str], error: type[Exception], *, missing: str, invalid: str
+) -> Any:
+    """JSON from ``path``; a missing file raises ``error(missing)``, bad JSON ``error(invalid)``
+    with the parser's reason, one line either way."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(missing) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise error(f"{invalid} ({exc})") from None
 
 
 @contextmanager

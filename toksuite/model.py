@@ -42,6 +42,17 @@ PRESET_HELP = ", ".join(
 )
 
 
+# The attention implementations a FLOPs count is made for (fvcore traces each differently).
+ATTENTION_CHOICES = ("sdpa", "eager")
+
+
+def check_attn(value: str) -> str:
+    """``--attn`` / ``attn =``: the one check of an attention implementation's name."""
+    if value not in ATTENTION_CHOICES:
+        raise ConfigError(f"--attn {value!r}: expected {' or '.join(ATTENTION_CHOICES)}")
+    return value
+
+
 def resolve_shape(spec: str | ModelShape) -> ModelShape:
     """A preset name or ``WIDTHxDEPTHxHEADS`` (e.g. ``256x4x4``) → ModelShape."""
     if isinstance(spec, ModelShape):

@@ -11,11 +11,9 @@ architecture with its initial (untrained) weights.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,50 +29,16 @@ from toksuite.pooling import (
     pool_hidden,
 )
 
-
-@dataclass
-class Run:
-    """What a probe needs from a run directory."""
-
-    path: Path
-    config: dict[str, Any]
-    encoder: Any
-    model: Any  # transformers.GPT2LMHeadModel
-
-    @property
-    def label(self) -> str:
-        return self.path.name or str(self.path)
-
-
-def load_run(run_dir: str | Path) -> Run:
-    from transformers import GPT2LMHeadModel
-    from transformers.utils import logging as hf_logging
-
-    from toksuite.registry import load_encoder
-    from toksuite.train.rundir import CONFIG_FILE, ENCODER_DIR, MODEL_DIR
-
-    path = Path(run_dir)
-    if not (path / CONFIG_FILE).is_file() or not (path / MODEL_DIR).is_dir():
-        raise ConfigError(
-            f"{path}: not a finished pretraining run (no {CONFIG_FILE} or {MODEL_DIR}/)"
-        )
-    config = json.loads((path / CONFIG_FILE).read_text())
-    hf_logging.disable_progress_bar()  # keep stderr to toksuite's own progress
-    model = GPT2LMHeadModel.from_pretrained(path / MODEL_DIR)
-    return Run(path, config, load_encoder(path / ENCODER_DIR), model)
+if TYPE_CHECKING:
+    from toksuite.train.rundir import Run
 
 
 def random_init_model(run: Run):
     """The run's architecture with the weights it started from (same seed), never trained."""
-    from toksuite.model import ModelShape, build_model
+    from toksuite.model import build_model
 
-    m = run.config["model"]
-    return build_model(
-        ModelShape(**m["shape"]),
-        m["vocab_size"],
-        m["n_positions"],
-        seed=run.config["options"]["seed"],
-    )
+    m = run.info.model
+    return build_model(m.shape, m.vocab_size, m.n_positions, seed=run.info.options.seed)
 
 
 # ---------------------------------------------------------------------------- features
@@ -194,9 +158,8 @@ def probe(
 
     from toksuite.data import load_dataset
     from toksuite.data.base import skip_report
-    from toksuite.train.config import TrainConfig
     from toksuite.train.distributed import choose_device
-    from toksuite.train.rundir import load_options
+    from toksuite.train.rundir import load_run
     from toksuite.train.sequences import encode_images, sequence_table
 
     specs = [parse_pool(p) for p in ([pool] if isinstance(pool, str) else pool)]
@@ -216,20 +179,19 @@ def probe(
     loaded = []  # every dataset read, for the record of skipped files
     for i, run_dir in enumerate(run_dirs):
         run = load_run(run_dir)
-        options = TrainConfig.from_dict(run.config["options"])
-        load = load_options(options, run.encoder.channels)
+        load = run.load_options()
         load = replace(
             load,
             resolution=resolution or load.resolution,
             crop=crop or load.crop,
             limit=limit or load.limit,
         )
-        spec = data or options.data
+        spec = data or run.info.options.data
         dataset = load_dataset(spec, load)
         loaded.append(dataset)
         if not dataset.labelled:
             raise DataError(f"{spec}: probing needs labelled images (train and test)")
-        context, bos = run.config["context"], run.config["model"]["bos_id"]
+        context, bos = run.info.context, run.info.model.bos_id
         encoded = [
             encode_images(run.encoder, x, progress=False) for x in (dataset.x_train, dataset.x_test)
         ]

@@ -219,9 +219,9 @@ def sample_run(
     """
     from toksuite.grids import completion_grid, prompt_image, sample_grid, save_png
     from toksuite.io import write_json_atomic
-    from toksuite.probe import load_run
     from toksuite.progress import status
     from toksuite.train.distributed import choose_device
+    from toksuite.train.rundir import load_run
 
     if n_samples < 0 or n_completions < 0 or n_samples + n_completions == 0:
         raise ConfigError("ask for at least one sample or completion (and no negative counts)")
@@ -230,11 +230,11 @@ def sample_run(
     processors = logits_processors(temperature, top_k, top_p)
     started = time.perf_counter()
     run = load_run(run_dir)
-    encoder, config = run.encoder, run.config
-    shape = tuple(int(s) for s in config["data"]["image_shape"])
-    height, width = shape[:2]
+    encoder, info = run.encoder, run.info
+    shape = info.data.image_shape
+    height, width = info.image_hw
     prompt_rows = prompt_row_count(prompt_fraction, height)
-    context, bos_id = int(config["context"]), int(config["model"]["bos_id"])
+    context, bos_id = info.context, info.model.bos_id
     fixed = encoder.sequence_length(height, width)
     grammar = encoder.grammar(height, width)
     if grammar is None and constrained:
@@ -434,12 +434,9 @@ def held_out_images(run, data: str | None, n: int, shape: tuple[int, ...]):
     """The first ``n`` held-out images (and labels) from the run's data spec, or ``data``; also
     the spec and the load's `skip_report`."""
     from toksuite.data import load_dataset
-    from toksuite.train.config import TrainConfig
-    from toksuite.train.rundir import load_options
 
-    options = TrainConfig.from_dict(run.config["options"])
-    spec = data or options.data
-    dataset = load_dataset(spec, load_options(options, run.encoder.channels))
+    spec = data or run.info.options.data
+    dataset = load_dataset(spec, run.load_options())
     if len(dataset.x_test) == 0:
         raise DataError(f"{spec}: no held-out images to complete")
     if tuple(dataset.x_test.shape[1:]) != shape:

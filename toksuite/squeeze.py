@@ -3,13 +3,12 @@
 squeeze = mean over held-out images of H·W / len(tokens). Reported with tokens per image and the
 fidelity of the encoder's quantisation against the original (PSNR and SSIM), since squeeze and
 fidelity are two ends of one trade-off: `sweep` measures every encoder at every combination of
-the parameter values asked for (`param_grid`), and `pareto_front` says which settings no other
-beats on both.
+the parameter values asked for (`toksuite.params.param_grid`), and `pareto_front` says which
+settings no other beats on both.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -126,35 +125,6 @@ def measure_encoder(
     )
 
 
-def param_grid(names: Sequence[str], pairs: Sequence[str] | None) -> dict[str, list[dict]]:
-    """``-p KEY=V1,V2,…`` → every combination of the values, per encoder that takes each KEY.
-
-    ``["levels=6,10", "k=32"]`` gives each encoder that takes ``levels`` two settings, and the
-    ones that also take ``k`` both with ``k=32``. A KEY that none of the encoders takes is an
-    error, as with a single value.
-    """
-    by_key: dict[str, list[str]] = {}
-    for pair in pairs or []:
-        key, sep, values = pair.partition("=")
-        if not sep:
-            raise EncoderParamError(f"parameter {pair!r}: expected KEY=VALUE")
-        by_key[key.strip().replace("-", "_")] = [v.strip() for v in values.split(",")]
-    grids: dict[str, list[dict]] = {}
-    used: set[str] = set()
-    for name in names:
-        cls = get_encoder_class(name)
-        mine = [k for k in by_key if k in {s.name for s in cls.param_specs()}]
-        used.update(mine)
-        choices = itertools.product(*(by_key[k] for k in mine))
-        grids[cls.name] = [
-            cls.parse_params([f"{k}={v}" for k, v in zip(mine, combo, strict=True)])
-            for combo in choices
-        ]
-    for key in by_key.keys() - used:
-        raise EncoderParamError(f"parameter {key!r}: none of {', '.join(names)} takes it")
-    return grids
-
-
 def pareto_front(points: Sequence[tuple[float, float | None]]) -> list[bool]:
     """For (squeeze, PSNR) points, whether each is on the front: no other point is at least as
     good on both and better on one. A PSNR of None (lossless) beats every finite one."""
@@ -177,8 +147,8 @@ def sweep(
     params: dict[str, dict | list[dict]] | None = None,
     seed: int = 0,
 ) -> list[SqueezeRow]:
-    """Every encoder at every setting (`param_grid`) and vocab size (encoders with a fixed
-    vocabulary are measured once per setting)."""
+    """Every encoder at every setting (`toksuite.params.param_grid`) and vocab size (encoders
+    with a fixed vocabulary are measured once per setting)."""
     rows = []
     if len(dataset.x_test) == 0 and len(dataset.x_train):
         # Not refused: a folder of one image has no split, and its squeeze is still worth seeing.

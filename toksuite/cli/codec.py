@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from toksuite.cli import options as opt
@@ -16,12 +14,11 @@ from toksuite.data import load_dataset
 from toksuite.data.images import read_image, write_png
 from toksuite.encoders.base import Encoder
 from toksuite.errors import DataError
-from toksuite.io import write_json_atomic
 from toksuite.limits import check_size
 from toksuite.metrics import psnr
+from toksuite.params import params_for
 from toksuite.registry import create_encoder, get_encoder_class, load_encoder
-
-TOKENS_FORMAT = "toksuite-tokens"
+from toksuite.tokenfile import read_tokens, write_tokens
 
 
 @app.command()
@@ -39,8 +36,8 @@ def fit(
 ) -> None:
     """Fit an encoder on the train split of --data and save it to --out."""
     cls = get_encoder_class(encoder)
-    enc = create_encoder(cls.name, **opt.encoder_params(cls, param))
-    options = opt.load_options(
+    enc = create_encoder(cls.name, **params_for(cls, param))
+    options = opt.parse_load_options(
         resolution=resolution,
         crop=crop,
         limit=limit,
@@ -77,7 +74,7 @@ def _encoder_from(path_or_name: str, params: list[str] | None) -> Encoder:
     if Path(path_or_name).is_dir():
         return load_encoder(path_or_name)
     cls = get_encoder_class(path_or_name)
-    enc = create_encoder(cls.name, **opt.encoder_params(cls, params))
+    enc = create_encoder(cls.name, **params_for(cls, params))
     if not enc.is_fitted:
         raise DataError(
             f"encoder {enc.name!r} must be fitted first: `toksuite fit {enc.name} --out DIR`, "
@@ -109,16 +106,7 @@ def encode(
         pixels = resize_crop(pixels[None], size)[0]
     ids = enc.encode(pixels)
     h, w, c = pixels.shape
-    write_json_atomic(
-        out,
-        {
-            "format": TOKENS_FORMAT,
-            "version": 1,
-            "encoder": enc.name,
-            "shape": [h, w, c],
-            "ids": ids.tolist(),
-        },
-    )
+    write_tokens(out, ids, encoder=enc.name, shape=(h, w, c))
     result = {
         "image": str(image),
         "encoder": enc.name,
@@ -129,36 +117,6 @@ def encode(
         "out": str(out),
     }
     emit(result, as_json=as_json, rows=[result], title="Encoded")
-
-
-def _read_tokens(path: Path) -> dict:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a JSON token file ({exc})") from None
-    if isinstance(doc, list):  # a bare list of ids (e.g. model output)
-        doc = {"ids": doc}
-    if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
-        raise DataError(f"{path}: expected a JSON object with an 'ids' list, or a list of ids")
-    ids = doc["ids"]
-    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise DataError(f"{path}: 'ids' must be integers")
-    # int64 is what every decoder reads; a larger id is no token of any vocabulary.
-    huge = next((i for i in ids if not -(2**63) <= i < 2**63), None)
-    if huge is not None:
-        raise DataError(f"{path}: id {huge} at position {ids.index(huge)} does not fit in 64 bits")
-    if "shape" in doc:
-        shape = doc["shape"]
-        if (
-            not isinstance(shape, list)
-            or len(shape) not in (2, 3)
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
-        ):
-            raise DataError(f"{path}: 'shape' must be [H, W] or [H, W, C] of positive integers")
-        check_size(shape[0], shape[1], f"{path}: 'shape'", DataError)
-    return doc
 
 
 @app.command()
@@ -176,18 +134,17 @@ def decode(
 ) -> None:
     """Decode a token file to a PNG; malformed sequences are repaired and the repairs counted."""
     enc = _encoder_from(encoder, param)
-    doc = _read_tokens(tokens)
-    size = opt.parse_resolution(shape) or (tuple(doc["shape"][:2]) if "shape" in doc else None)
+    doc = read_tokens(tokens)
+    size = opt.parse_resolution(shape) or (doc.shape[:2] if doc.shape is not None else None)
     if size is None:
         raise typer.BadParameter(
             "the token file has no shape: give --shape HxW", param_hint="--shape"
         )
-    if doc.get("encoder") not in (None, enc.name):
-        raise DataError(f"{tokens}: written by encoder {doc['encoder']!r}, not {enc.name!r}")
-    decoded = enc.decode_checked(np.asarray(doc["ids"], dtype=np.int64), size)
+    doc.check_encoder(enc.name, tokens)
+    decoded = enc.decode_checked(doc.ids, size)
     write_png(out, decoded.image)
     result = {
-        "tokens": len(doc["ids"]),
+        "tokens": len(doc.ids),
         "shape": list(decoded.image.shape),
         "repairs": decoded.repairs,
         "notes": list(decoded.notes),

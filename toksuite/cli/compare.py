@@ -12,52 +12,8 @@ from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit
 from toksuite.compare.config import BUILTIN_ENCODERS, DEFAULT_EPOCHS, DEFAULT_OUT
 from toksuite.model import PRESET_HELP
+from toksuite.params import params_by_encoder
 from toksuite.pooling import DEFAULT_POOL, POOL_HELP
-
-COLUMNS = {
-    "encoder": "encoder",
-    "images": "images",
-    "vocab": "vocab",
-    "tokens_per_image": "tokens/img",
-    "squeeze": "squeeze",
-    "fwd_flops_per_image": "fwd FLOPs/img",
-    "train_flops": "train FLOPs",
-    "epochs": "epochs",
-    "real_token_share": "real tokens",
-    "psnr_db": "PSNR dB",
-    "bits_per_pixel": "bits/pixel",
-    "bits_per_dim": "bits/dim",
-    "best_probe_layer": "probe layer",
-    "best_probe_accuracy": "probe acc",
-    "well_formed_share": "well-formed",
-    "unconstrained_well_formed_share": "unconstrained",
-}
-
-
-def encoder_params(names: list[str], pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """``-p ENCODER:KEY=VALUE`` sets one encoder's parameter; ``-p KEY=VALUE`` every encoder's
-    that has a parameter KEY (as ``toksuite flops``)."""
-    from toksuite.errors import EncoderParamError
-    from toksuite.registry import canonical_name, get_encoder_class
-
-    params: dict[str, dict[str, Any]] = {}
-    for pair in pairs:
-        target, _, rest = pair.partition(":") if ":" in pair.split("=")[0] else ("", "", pair)
-        key = rest.partition("=")[0].strip().replace("-", "_")
-        chosen = [canonical_name(target)] if target else []
-        if not target:
-            chosen = [
-                canonical_name(n)
-                for n in names
-                if key in {s.name for s in get_encoder_class(n).param_specs()}
-            ]
-            if not chosen:
-                raise EncoderParamError(
-                    f"-p {pair}: none of {', '.join(names)} has a parameter {key!r}"
-                )
-        for name in chosen:
-            params.setdefault(name, {}).update(get_encoder_class(name).parse_params([rest]))
-    return params
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -103,9 +59,7 @@ def compare(
     config_file: Path = typer.Option(
         None, "--config", "-c", help="TOML file of settings (the CLI wins over it)."
     ),
-    param: list[str] = typer.Option(
-        None, "--param", "-p", help="Encoder parameter [ENCODER:]KEY=VALUE (repeatable)."
-    ),
+    param: list[str] = opt.PARAM,
     resolution: str = opt.RESOLUTION,
     crop: str = opt.CROP,
     limit: int = opt.LIMIT,
@@ -185,18 +139,11 @@ def compare(
     config = build_config(file=config_file, cli=cli)
     if param:
         names = [canonical_name(n) for n in config.encoders]
-        cli["params"] = encoder_params(names, param)
+        cli["params"] = params_by_encoder(names, param)
         config = build_config(file=config_file, cli=cli)
     results = run_compare(config)
-    from toksuite.compare.report import SHARE_COLUMNS, budget_text, groups_text
-
-    rows = [{label: row.get(key) for key, label in COLUMNS.items()} for row in results["summary"]]
-    for row, full in zip(rows, results["summary"], strict=True):
-        for key in ("fwd FLOPs/img", "train FLOPs"):
-            row[key] = f"{row[key]:.3g}"
-        for key in SHARE_COLUMNS:
-            if full[key] is not None:
-                row[COLUMNS[key]] = f"{100 * full[key]:.0f}%"
+    from toksuite.compare.report import budget_text, groups_text
+    from toksuite.compare.summary import summary_table
 
     footer = [f"budget: {budget_text(results['budget'])}"]
     footer += [f"images {line}" for line in groups_text(results["quantization_groups"])]
@@ -208,7 +155,7 @@ def compare(
     emit(
         results,
         as_json=as_json,
-        rows=rows,
+        rows=summary_table(results["summary"]),
         title=f"toksuite compare · {config.data} · {config.model}",
         footer=footer,
     )

@@ -9,8 +9,10 @@ import typer
 from toksuite.cli import options as opt
 from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit, fmt
+from toksuite.errors import ConfigError
 from toksuite.flops_table import DEFAULT_CONTEXT, LengthSource, flops_table
-from toksuite.model import PRESET_HELP
+from toksuite.model import PRESET_HELP, check_attn
+from toksuite.params import params_by_encoder
 
 
 def _table_row(row: dict) -> dict[str, str]:
@@ -81,16 +83,18 @@ def flops(
 
         toksuite flops -e pixels-rgb,kmeans,bpe-rgb -r 64 --squeeze 4 -p vocab_size=30000
     """
-    if attn not in ("sdpa", "eager"):
-        raise typer.BadParameter(f"{attn!r}: expected sdpa or eager", param_hint="--attn")
+    try:
+        check_attn(attn)
+    except ConfigError as exc:  # a usage error (exit 2), as any option value typer checks
+        raise typer.BadParameter(str(exc), param_hint="--attn") from None
     if squeeze is not None and squeeze <= 0:
         raise typer.BadParameter(f"{squeeze:g}: must be positive", param_hint="--squeeze")
     if data is not None and squeeze is not None:
         raise typer.BadParameter("give --data or --squeeze, not both", param_hint="--squeeze")
     sizes = [opt.parse_resolution(r) for r in opt.parse_list(resolution, "--resolution")]
     names = opt.parse_list(encoders, "--encoders")
-    params = opt.shared_encoder_params(names, param)
-    options = opt.load_options(
+    params = params_by_encoder(names, param)
+    options = opt.parse_load_options(
         resolution=None, crop=crop, limit=limit, on_error=on_error, seed=seed
     )
     source = LengthSource(data=data, squeeze=squeeze, options=options, params=params)

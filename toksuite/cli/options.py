@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from toksuite.data.base import ON_ERROR_CHOICES, LoadOptions
@@ -33,7 +31,10 @@ BATCHING = typer.Option(
     help="bucket: batches of similar lengths, little padding (default); random: uniform batches.",
 )
 PARAM = typer.Option(
-    None, "--param", "-p", help="Encoder parameter KEY=VALUE (repeatable); see `toksuite encoders`."
+    None,
+    "--param",
+    "-p",
+    help="Encoder parameter [ENCODER:]KEY=VALUE (repeatable); see `toksuite encoders`.",
 )
 
 
@@ -86,7 +87,7 @@ def check_on_error(value: str | None) -> None:
         raise typer.BadParameter(f"{value!r}: expected stop or skip", param_hint="--on-error")
 
 
-def load_options(
+def parse_load_options(
     *,
     resolution: str | None,
     crop: str | None = None,
@@ -95,6 +96,7 @@ def load_options(
     seed: int = 0,
     channels: int | None = None,
 ) -> LoadOptions:
+    """The data options of a command that loads data, from its option texts."""
     check_on_error(on_error)
     return LoadOptions(
         resolution=parse_resolution(resolution),
@@ -104,24 +106,3 @@ def load_options(
         seed=seed,
         on_error=on_error,  # type: ignore[arg-type]
     )
-
-
-def encoder_params(cls: type, pairs: list[str] | None) -> dict[str, Any]:
-    return cls.parse_params(pairs or [])
-
-
-def shared_encoder_params(names: list[str], pairs: list[str] | None) -> dict[str, dict[str, Any]]:
-    """``-p KEY=VALUE`` goes to each listed encoder that takes KEY; a KEY none takes is an error."""
-    from toksuite.errors import EncoderParamError
-    from toksuite.registry import get_encoder_class
-
-    by_key = {pair.partition("=")[0].strip().replace("-", "_"): pair for pair in pairs or []}
-    params: dict[str, dict[str, Any]] = {}
-    used: set[str] = set()
-    for cls in map(get_encoder_class, names):
-        mine = [key for key in by_key if key in {s.name for s in cls.param_specs()}]
-        params[cls.name] = cls.parse_params([by_key[key] for key in mine])
-        used.update(mine)
-    for key in by_key.keys() - used:
-        raise EncoderParamError(f"parameter {by_key[key]!r}: none of {', '.join(names)} takes it")
-    return params

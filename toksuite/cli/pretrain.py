@@ -104,13 +104,14 @@ def pretrain(
     metrics.jsonl, checkpoint.pt, encoder/, model/ (transformers, safetensors), summary.json,
     heldout_bits.npy (each held-out image's code length) and loss.png.
     """
+    from toksuite.params import params_for
     from toksuite.registry import get_encoder_class
     from toksuite.train import pretrain as run_pretrain
 
     opt.check_on_error(on_error)
     params: dict = {}
     if param and not Path(encoder).is_dir():
-        params = opt.encoder_params(get_encoder_class(encoder), param)
+        params = params_for(get_encoder_class(encoder), param)
     config = TrainConfig(
         encoder=encoder,
         encoder_params=params,

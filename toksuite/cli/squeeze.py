@@ -61,13 +61,14 @@ def squeeze(
     asked for beside the one reached: BPE stops early when the images have no more pairs to merge,
     which is warned about once.
     """
+    from toksuite.params import param_grid
     from toksuite.plots import frontier_plot, line_plot
-    from toksuite.squeeze import DEFINITIONS, param_grid, pareto_front, sweep
+    from toksuite.squeeze import DEFINITIONS, pareto_front, sweep
 
     names = [canonical_name(n) for n in opt.parse_list(encoders, "--encoders")]
     vocabs = opt.parse_ints(vocab, "--vocab")
     params = param_grid(names, param)
-    options = opt.load_options(
+    options = opt.parse_load_options(
         resolution=resolution, crop=crop, limit=limit, on_error=on_error, seed=seed
     )
     dataset = load_dataset(data, options)

@@ -41,6 +41,7 @@ from typing import Any
 
 from toksuite.data.base import check_on_error
 from toksuite.errors import ConfigError
+from toksuite.model import check_attn
 from toksuite.pooling import DEFAULT_POOL
 from toksuite.train.batching import DEFAULT_BATCHING, check_batching
 
@@ -142,8 +143,7 @@ class CompareConfig:
             raise ConfigError(f"--train-flops {b.train_flops}: must be positive")
         check_batching(self.train.batching)
         check_on_error(self.on_error, ConfigError)
-        if self.attn not in ("sdpa", "eager"):
-            raise ConfigError(f"--attn {self.attn!r}: expected sdpa or eager")
+        check_attn(self.attn)
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads {self.threads}: must be at least 1")
         # Parameters of encoders left out of the list are kept but unused, so one config file can

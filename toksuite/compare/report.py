@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from toksuite.compare.summary import SUMMARY_COLUMNS, summary_cells, summary_row
 from toksuite.formatting import fmt, jsonable
 from toksuite.io import write_bytes_atomic, write_json_atomic
-from toksuite.pooling import DEFAULT_POOL
 from toksuite.progress import status
 
 PLOTS = {
@@ -25,91 +25,6 @@ PLOTS = {
     "flops": "Forward FLOPs per image",
     "probe": "Linear-probe accuracy per layer",
 }
-
-# (key, header, unit/definition) of the summary table, in order.
-SUMMARY_COLUMNS = (
-    ("encoder", "encoder", "registry name"),
-    (
-        "images",
-        "images",
-        "which quantised images the row models: rows with the same letter have the same "
-        "quantize() on every held-out image, and their bits compare directly",
-    ),
-    ("vocab", "vocab", "encoder vocabulary (the model adds one BOS id)"),
-    ("tokens_per_image", "tokens/image", "mean tokens per held-out image"),
-    ("squeeze", "squeeze", "mean over held-out images of H·W / tokens (paper §3.3)"),
-    ("psnr_db", "PSNR dB", "quantisation PSNR of the encoder (dB, peak 255); – when lossless"),
-    ("fwd_flops_per_image", "fwd FLOPs/image", "forward FLOPs per held-out image (2 × MACs)"),
-    (
-        "train_flops",
-        "train FLOPs",
-        "training FLOPs the run spent on real tokens, each sequence at its own length n "
-        "(6·N + 12·L·d·n per token; padding not counted)",
-    ),
-    ("epochs", "epochs", "passes over the train split"),
-    (
-        "real_token_share",
-        "real tokens",
-        "real tokens / padded token slots the model processed in training (1 = no padding)",
-    ),
-    (
-        "bits_per_pixel",
-        "bits/pixel",
-        "held-out code length of the quantised image (sum of -log2 p over its tokens) / (H·W): "
-        "ranks every encoder; read it with PSNR, since rows with other letters model other images",
-    ),
-    ("bits_per_dim", "bits/dim", "the same / (H·W·C)"),
-    ("best_probe_layer", "probe layer", "layer with the best linear-probe test accuracy"),
-    (
-        "best_probe_accuracy",
-        "probe acc",
-        f"its test accuracy with the probe's pooling (default {DEFAULT_POOL}; toksuite.pooling)",
-    ),
-    (
-        "well_formed_share",
-        "well-formed",
-        "share of unconditional samples that decode without repair and follow the encoder's "
-        "grammar (1 when sampling is constrained to it: the default)",
-    ),
-    (
-        "unconstrained_well_formed_share",
-        "unconstrained",
-        "the same share for a sampler that may write any id: how well the model learned the "
-        "grammar (estimated from the constrained samples' importance weights, or measured with "
-        "--unconstrained)",
-    ),
-)
-
-
-SHARE_COLUMNS = ("well_formed_share", "unconstrained_well_formed_share", "real_token_share")
-
-
-def summary_row(name: str, stages: dict[str, Any], group: str | None) -> dict[str, Any]:
-    fit, flops, run = (stages[s].result for s in ("fit", "flops", "pretrain"))
-    probe = stages["probe"].result["runs"][0] if "probe" in stages else {}
-    sample = stages["sample"].result if "sample" in stages else {}
-    return {
-        "encoder": name,
-        "images": group,
-        "quantization": run.get("quantization"),
-        "vocab": fit["vocab"],
-        "tokens_per_image": fit["tokens_mean"],
-        "squeeze": fit["squeeze"],
-        "psnr_db": fit["psnr_db"],
-        "fwd_flops_per_image": flops["fwd_flops"],
-        "train_flops": run["train_flops"],
-        "epochs": run["epochs"],
-        "real_token_share": run.get("real_token_share"),
-        "bits_per_image": run.get("bits_per_image"),
-        "bits_per_pixel": run["bits_per_pixel"],
-        "bits_per_dim": run.get("bits_per_dim"),
-        "best_probe_layer": probe.get("best_layer"),
-        "best_probe_accuracy": probe.get("best_accuracy"),
-        "well_formed_share": sample.get("well_formed_share"),
-        "unconstrained_well_formed_share": sample.get("unconstrained_well_formed_share"),
-        "completion_well_formed_share": sample.get("completion_well_formed_share"),
-        "completion_psnr_db": sample.get("completion_psnr_db"),
-    }
 
 
 def quantization_groups(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -257,13 +172,14 @@ def _skipped_files(job, runs: dict[str, dict]) -> dict[str, Any]:
 def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
     from toksuite import __version__
     from toksuite.model import resolve_shape
+    from toksuite.train.rundir import RunInfo
 
     config = job.config
     runs = {name: e["stages"]["pretrain"].result for name, e in entries.items()}
     groups = quantization_groups(runs)
     rows = [summary_row(n, e["stages"], group_of(groups, n)) for n, e in entries.items()]
     rd_rows = rate_distortion(runs, groups)
-    first = json.loads((job.run_dir(rows[0]["encoder"]) / "config.json").read_text())
+    first = RunInfo.load(job.run_dir(rows[0]["encoder"])).data
     encoders = {}
     for name, e in entries.items():
         st = e["stages"]
@@ -287,9 +203,9 @@ def write_report(job, entries, skipped, budget, threads) -> dict[str, Any]:
         "budget": budget,
         "data": {
             "spec": config.data,
-            "image_shape": first["data"]["image_shape"],
-            "train_images": first["data"]["train_images"],
-            "heldout_images": first["data"]["heldout_images"],
+            "image_shape": list(first.image_shape),
+            "train_images": first.train_images,
+            "heldout_images": first.heldout_images,
             "skipped_files": _skipped_files(job, runs),
         },
         "model": {"preset": config.model, **resolve_shape(config.model).to_dict()},
@@ -335,21 +251,6 @@ def _sample_section(job, result: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- markdown
-def _cells(row: dict[str, Any]) -> list[str]:
-    out = []
-    for key, _, _ in SUMMARY_COLUMNS:
-        v = row.get(key)
-        if key in ("fwd_flops_per_image", "train_flops") and v is not None:
-            out.append(f"{v:.3g}")
-        elif key in SHARE_COLUMNS and v is not None:
-            out.append(f"{100 * v:.0f}%")
-        else:
-            out.append(
-                fmt(v, 2 if key in ("tokens_per_image", "squeeze", "psnr_db", "epochs") else 3)
-            )
-    return out
-
-
 def rd_cells(row: dict[str, Any]) -> list[str]:
     digits = {"bits_per_image": 1, "psnr_db": 2}
     cells = [fmt(row.get(key), digits.get(key, 3)) for key, _ in RD_COLUMNS]
@@ -410,7 +311,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| " + " | ".join(h for _, h, _ in SUMMARY_COLUMNS) + " |",
         "|" + "---|" * len(SUMMARY_COLUMNS),
     ]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in results["summary"]]
+    lines += ["| " + " | ".join(summary_cells(r)) + " |" for r in results["summary"]]
     lines += ["", *(f"- **{h}**: {t}" for _, h, t in SUMMARY_COLUMNS[1:])]
     lines += ["", f"FLOPs: {results['definitions']['flops_convention']}.", ""]
     lines += ["## Rate–distortion", "", RD_NOTE, ""]
@@ -462,7 +363,7 @@ def to_html(results: dict[str, Any], root: Path) -> str:
     shape = "×".join(map(str, d["image_shape"]))
     head = "".join(f'<th title="{e(t)}">{e(h)}</th>' for _, h, t in SUMMARY_COLUMNS)
     body = "".join(
-        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in _cells(r)) + "</tr>"
+        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in summary_cells(r)) + "</tr>"
         for r in results["summary"]
     )
     stage_rows = "".join(

@@ -25,7 +25,7 @@ import numpy as np
 
 from toksuite.compare.budget import Plan, RunShape, plan_budgets
 from toksuite.compare.config import CompareConfig, to_toml
-from toksuite.compare.stages import StageStore
+from toksuite.compare.stages import Outcome, StageStore
 from toksuite.errors import ToksuiteError
 from toksuite.io import write_bytes_atomic, write_json_atomic
 from toksuite.progress import progress_bar, status
@@ -76,10 +76,9 @@ class Comparison:
     def dataset(self, channels: int):
         """The data as pretraining loads it (same options), once per channel count."""
         from toksuite.data import load_dataset
-        from toksuite.train.rundir import load_options
 
         if channels not in self._datasets:
-            options = load_options(self.train_config("unused"), channels)
+            options = self.train_config("unused").load_options(channels)
             self._datasets[channels] = load_dataset(self.config.data, options)
         return self._datasets[channels]
 
@@ -148,9 +147,8 @@ class Comparison:
                 cost = fit_forward_cost(c.model, encoder.vocab_size, attn_implementation=c.attn)
             held_out = encode_images(encoder, test, progress=False).lengths
             train = encode_images(encoder, data.x_train, progress=False).lengths
-            np.save(self.store.path(name, "flops", ".train_lengths.npy"), train)
             macs, attention = cost.mean_macs(held_out)
-            return {
+            result = {
                 "encoder": name,
                 "vocab_size": encoder.vocab_size,
                 "tokens": float(np.mean(held_out)),
@@ -164,7 +162,8 @@ class Comparison:
                 "attn_implementation": c.attn,
                 "convention": CONVENTION,
                 "definitions": {k: DEFINITIONS[k] for k in ("tokens", "fwd_flops", "train_flops")},
-            }, "ran"
+            }
+            return result, "ran", {"train_lengths": [int(n) for n in train]}
 
         return self.store.run(
             name,
@@ -172,12 +171,14 @@ class Comparison:
             {"model": c.model, "attn": c.attn},
             compute,
             upstream=(fit_fp,),
-            artefacts=lambda r: self.store.path(name, "flops", ".train_lengths.npy").is_file(),
+            keeps=("train_lengths",),  # a record from before they were kept is counted again
             describe=lambda r: f"{r['fwd_flops']:.3g} forward FLOPs per image",
         )
 
-    def run_shape(self, name: str, flops: dict[str, Any]) -> RunShape:
-        raw = np.load(self.store.path(name, "flops", ".train_lengths.npy"))
+    def run_shape(self, flops: Outcome) -> RunShape:
+        """What the budget plan needs of a run: the flops stage's train lengths, cut to context."""
+        raw = np.asarray(flops.kept["train_lengths"], dtype=np.int64)
+        flops = flops.result
         longest = max(int(raw.max(initial=0)), int(flops["tokens_max"]))
         context = (
             1 + longest
@@ -302,10 +303,11 @@ def _share(x: float | None) -> str:
 def compare(config: CompareConfig) -> dict[str, Any]:
     """Run (or continue) the comparison in ``config.out``; write and return the report's results."""
     from toksuite.compare.report import write_report
+    from toksuite.params import encoder_tables
     from toksuite.registry import canonical_name
 
     names = [canonical_name(n) for n in config.encoders]  # aliases → names, early errors
-    config.params = {canonical_name(k): v for k, v in config.params.items()}
+    config.params = encoder_tables(config.params)
     config.encoders = names
     job = Comparison(config)
     job.out.mkdir(parents=True, exist_ok=True)
@@ -332,7 +334,7 @@ def compare(config: CompareConfig) -> dict[str, Any]:
             raise ToksuiteError(
                 "every encoder was skipped: " + "; ".join(f"{n}: {r}" for n, r in skipped.items())
             )
-        shapes = {n: job.run_shape(n, flops.result) for n, (_, flops) in fits.items()}
+        shapes = {n: job.run_shape(flops) for n, (_, flops) in fits.items()}
         plans, budget = plan_budgets(config, shapes)
         for name, (fit, flops) in fits.items():
             stages = {"fit": fit, "flops": flops}

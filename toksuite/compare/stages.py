@@ -18,7 +18,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class Outcome:
     action: str  # "ran", "resumed" or "reused"
     seconds: float  # of this invocation (0 when reused)
     finished_at: str
+    # What later stages read but the report does not show (the flops stage's per-image train
+    # lengths, which plan the budgets): kept in the stage's record, handed over in memory.
+    kept: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,28 +94,38 @@ class StageStore:
         compute: Callable[[bool], tuple[dict[str, Any], str]],
         *,
         upstream: tuple[str, ...] = (),
+        keeps: tuple[str, ...] = (),
         artefacts: Callable[[dict[str, Any]], bool] = lambda result: True,
         describe: Callable[[dict[str, Any]], str] = lambda result: "",
         can_resume: Callable[[], bool] = lambda: False,
     ) -> Outcome:
         """Reuse the stage's record when its fingerprint matches, else run ``compute``.
 
-        ``compute(resume)`` returns ``(result, action)``. ``resume`` is true when an earlier
-        attempt with the same fingerprint started and ``can_resume()`` says its partial output
-        (a checkpoint) is there to continue from.
+        ``compute(resume)`` returns ``(result, action)``, or ``(result, action, kept)`` for a
+        stage that ``keeps`` values for later stages (`Outcome.kept`); a record without them is
+        not reused. ``resume`` is true when an earlier attempt with the same fingerprint started
+        and ``can_resume()`` says its partial output (a checkpoint) is there to continue from.
         """
         fp = fingerprint(stage, inputs, upstream)
         record = self.load(encoder, stage)
-        if record and record.get("fingerprint") == fp and artefacts(record["result"]):
+        if (
+            record
+            and record.get("fingerprint") == fp
+            and artefacts(record["result"])
+            and set(keeps) <= set(record.get("kept", {}))
+        ):
             self.log(encoder, stage, "reused")
             self._line(encoder, stage, describe(record["result"]), "reused")
-            return Outcome(record["result"], fp, "reused", 0.0, record["finished_at"])
+            return Outcome(
+                record["result"], fp, "reused", 0.0, record["finished_at"], record.get("kept", {})
+            )
         started = self.load(encoder, stage, ".started.json")
         resume = bool(started and started.get("fingerprint") == fp and can_resume())
         self.path(encoder, stage).unlink(missing_ok=True)  # stale: never read it again
         write_json_atomic(self.path(encoder, stage, ".started.json"), {"fingerprint": fp})
         t0 = time.perf_counter()
-        result, action = compute(resume)
+        result, action, *rest = compute(resume)
+        kept = rest[0] if rest else {}
         seconds = time.perf_counter() - t0
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_json_atomic(
@@ -126,11 +139,12 @@ class StageStore:
                 "seconds": round(seconds, 3),
                 "finished_at": finished,
                 "result": result,
+                **({"kept": kept} if kept else {}),
             },
         )
         self.log(encoder, stage, action, seconds)
         self._line(encoder, stage, describe(result), action, seconds)
-        return Outcome(result, fp, action, seconds, finished)
+        return Outcome(result, fp, action, seconds, finished, kept)
 
     def forget(self, encoder: str) -> None:
         """Drop every record of ``encoder`` (used when it is skipped)."""

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from toksuite.data.base import check_on_error
+from toksuite.data.base import LoadOptions, check_on_error
 from toksuite.errors import ConfigError
 from toksuite.train.batching import DEFAULT_BATCHING, check_batching
 
@@ -84,6 +84,19 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def load_options(self, channels: int) -> LoadOptions:
+        """The run's data options (the probe, sampler and codec reuse them to see images the same
+        way); the one place a run's options become `LoadOptions`."""
+        return LoadOptions(
+            resolution=tuple(self.resolution) if self.resolution else None,
+            crop=tuple(self.crop) if self.crop else None,
+            channels=channels,
+            limit=self.limit,
+            seed=self.seed,
+            on_error=self.on_error,  # type: ignore[arg-type]
+            progress=False,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

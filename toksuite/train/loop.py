@@ -8,7 +8,6 @@ GPU: the loss is accumulated on the device and read only at log steps.
 from __future__ import annotations
 
 import io
-import json
 import math
 import random
 import time
@@ -45,12 +44,14 @@ from toksuite.train.metrics import (
 )
 from toksuite.train.rundir import (
     BITS_FILE,
-    CONFIG_FILE,
-    ENCODER_DIR,
     METRICS_FILE,
     MODEL_DIR,
     PLOT_FILE,
     SUMMARY_FILE,
+    DataInfo,
+    EncoderInfo,
+    ModelInfo,
+    RunInfo,
     check_run_dir,
     prepare_encoder,
     save_model,
@@ -140,7 +141,7 @@ def _pretrain(
         check_run_dir(run_dir, resume, force)
     d.barrier()
     if resume:  # the saved options win: a resumed run is the same run
-        config = TrainConfig.from_dict(json.loads((run_dir / CONFIG_FILE).read_text())["options"])
+        config = RunInfo.load(run_dir).options
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -192,41 +193,23 @@ def _pretrain(
     eval_subset = test.head(n_eval)
     peak = peak_flops(device, config.peak_flops)
 
-    resolved = {
-        "options": config.to_dict(),
-        "encoder": {
-            "name": enc.name,
-            "params": enc.get_params(),
-            "vocab_size": enc.vocab_size,
-            "channels": enc.channels,
-            "saved": ENCODER_DIR,
-        },
-        "model": {
-            "shape": shape.to_dict(),
-            "vocab_size": vocab,
-            "bos_id": bos,
-            "n_positions": context,
-            "n_params": n_params,
-            "saved": MODEL_DIR,
-        },
-        "data": {
-            "spec": config.data,
-            "image_shape": list(dataset.image_shape),
-            "train_images": len(train),
-            "heldout_images": len(test),
-        },
-        "context": context,
-        "truncated": {"train": train.truncated, "heldout": test.truncated},
-        "batch_size": batch,
-        "batching": config.batching,
-        "steps": steps,
-        "steps_per_epoch": steps_per_epoch,
-        "warmup_steps": warmup,
-        "eval_every": eval_every,
-        "eval_images": n_eval,
-        "world_size": d.world_size,
-        "device": str(device),
-    }
+    info = RunInfo(
+        options=config,
+        encoder=EncoderInfo(enc.name, enc.get_params(), enc.vocab_size, enc.channels),
+        model=ModelInfo(shape, vocab, bos_id=bos, n_positions=context, n_params=n_params),
+        data=DataInfo(config.data, tuple(dataset.image_shape), len(train), len(test)),
+        context=context,
+        truncated={"train": train.truncated, "heldout": test.truncated},
+        batch_size=batch,
+        batching=config.batching,
+        steps=steps,
+        steps_per_epoch=steps_per_epoch,
+        warmup_steps=warmup,
+        eval_every=eval_every,
+        eval_images=n_eval,
+        world_size=d.world_size,
+        device=str(device),
+    )
     metrics = MetricsLog(run_dir / METRICS_FILE)
     state = {
         "step": 0,
@@ -256,7 +239,7 @@ def _pretrain(
     elif d.is_main:
         metrics.path.unlink(missing_ok=True)
     if d.is_main:
-        write_json_atomic(run_dir / CONFIG_FILE, resolved)
+        info.save(run_dir)
 
     # ---- the loop
     train_model: torch.nn.Module = model
