@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from toksuite.cli import app
 from toksuite.train.config import TrainConfig, learning_rate
-from toksuite.train.metrics import evaluate
+from toksuite.train.evaluate import evaluate
 from toksuite.train.sequences import IGNORE_INDEX, make_batch, sequence_table, token_nll
 
 runner = CliRunner()
