@@ -143,7 +143,7 @@ def test_flops_budget_plans_more_images_for_shorter_sequences():
 @pytest.mark.slow
 def test_results_agree_with_the_single_commands(base_run):
     from toksuite.data import LoadOptions, load_dataset
-    from toksuite.flops_table import LengthSource, flops_table
+    from toksuite.flops_sweep import LengthSource, flops_table
     from toksuite.probe import probe
     from toksuite.registry import create_encoder
     from toksuite.squeeze import measure_encoder

@@ -9,7 +9,7 @@ import typer
 from toksuite.cli import options as opt
 from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit, fmt
-from toksuite.flops_table import DEFAULT_CONTEXT, LengthSource, flops_table
+from toksuite.flops_sweep import DEFAULT_CONTEXT, LengthSource, flops_table
 from toksuite.model import PRESET_HELP
 
 

@@ -134,7 +134,7 @@ class Comparison:
     def flops(self, name: str, fit_fp: str):
         """Forward FLOPs per image as `toksuite flops --data` counts them, and token lengths."""
         from toksuite.flops import CONVENTION, fit_forward_cost, image_flops
-        from toksuite.flops_table import DEFINITIONS
+        from toksuite.flops_sweep import DEFINITIONS
         from toksuite.registry import load_encoder
         from toksuite.train.sequences import encode_images
 

@@ -1,4 +1,5 @@
-"""FLOPs per image for several encoders and resolutions on one model (the paper's Figure 2).
+"""The FLOPs sweep: FLOPs per image for several encoders and resolutions on one model (the paper's
+Figure 2), as `toksuite.squeeze.sweep` is the squeezing factor's.
 
 Sequence lengths are exact where the encoder fixes them (``sequence_length(h, w)``); otherwise
 (BPE) they are measured on the held-out split of the data after fitting on the train split, or
