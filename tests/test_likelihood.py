@@ -18,6 +18,7 @@ from toksuite.likelihood import (
     fingerprint,
     heldout_report,
     psnr_db,
+    psnr_from_mse,
     quantized,
 )
 from toksuite.registry import create_encoder
@@ -33,6 +34,14 @@ def test_psnr_is_none_when_lossless_and_known_for_a_constant_error():
     x = np.full((2, 4, 4, 1), 100, np.uint8)
     assert psnr_db(x, x.copy()) is None
     assert psnr_db(x, x + 5) == pytest.approx(10 * math.log10(255**2 / 25))
+
+
+def test_one_psnr_from_a_mean_squared_error():
+    assert psnr_from_mse(0) is None and psnr_from_mse(0.0) is None
+    assert psnr_from_mse(255**2) == 0.0 and psnr_from_mse(2.55**2) == pytest.approx(40.0)
+    x = np.full((3, 3), 100, np.uint8)  # one grey image, or bare pixels: any matching shapes
+    assert psnr_db(x, x + 5) == psnr_from_mse(25)
+    assert psnr_db(x[:, :1], x[:, :1]) is None
 
 
 @settings(max_examples=20, deadline=None)

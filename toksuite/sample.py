@@ -35,6 +35,7 @@ import torch
 
 from toksuite.constrain import GrammarMask
 from toksuite.errors import ConfigError, DataError
+from toksuite.likelihood import psnr_from_mse
 
 SAMPLES_PNG, COMPLETIONS_PNG, SAMPLES_JSON = "samples.png", "completions.png", "samples.json"
 DEFAULT_DIR = "samples"
@@ -402,8 +403,8 @@ def sample_run(
                     "repairs": d.repairs,
                     "well_formed": oks[i],
                     "notes": list(d.notes),
-                    "psnr_db": _psnr_from_mse(err_q[-1]),
-                    "psnr_original_db": _psnr_from_mse(err_o[-1]),
+                    "psnr_db": psnr_from_mse(err_q[-1]),
+                    "psnr_original_db": psnr_from_mse(err_o[-1]),
                 }
             )
         shown = [prompt_image(q, prompt_rows) for q in quantised]
@@ -412,8 +413,8 @@ def sample_run(
             data=spec,
             completion_well_formed_share=float(np.mean(oks)),
             completion_unconstrained_well_formed_share=unconstrained_share(oks, weights),
-            completion_psnr_db=_psnr_from_mse(float(np.mean(err_q))),
-            completion_psnr_original_db=_psnr_from_mse(float(np.mean(err_o))),
+            completion_psnr_db=psnr_from_mse(float(np.mean(err_q))),
+            completion_psnr_original_db=psnr_from_mse(float(np.mean(err_o))),
             completions_png=str(out / COMPLETIONS_PNG),
             skipped_files=skipped,
         )
@@ -451,12 +452,8 @@ def held_out_images(run, data: str | None, n: int, shape: tuple[int, ...]):
     return dataset.x_test[:n], labels, spec, dataset.skip_report()
 
 
-def _psnr_from_mse(mse: float) -> float:
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
 def _finite(obj: Any) -> Any:
-    """JSON has no infinity: an exact completion's PSNR is written as null."""
+    """JSON has no infinity: a non-finite float is written as null."""
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, list):
