@@ -53,7 +53,7 @@ from toksuite.registry import create_encoder  # noqa: E402
 from toksuite.train.batching import BATCHINGS, epoch_batches, padded_slots  # noqa: E402
 from toksuite.train.config import TrainConfig  # noqa: E402
 from toksuite.train.loop import make_optimizer, train_step  # noqa: E402
-from toksuite.train.sequences import make_batch, pad_sequences, token_nll  # noqa: E402
+from toksuite.train.sequences import make_batch, sequence_table, token_nll  # noqa: E402
 
 
 def synthetic_images(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -73,7 +73,7 @@ def encode(encoder_name: str, images: np.ndarray, smoke: bool):
     enc.fit(images[: min(len(images), 256)], seed=0)
     ids = enc.encode_batch(images)
     context = 1 + max(len(s) for s in ids)
-    return enc, pad_sequences(ids, bos_id=enc.vocab_size, context=context)
+    return enc, sequence_table(ids, bos_id=enc.vocab_size, context=context)
 
 
 def training_batches(lengths: np.ndarray, args) -> list[np.ndarray]:
