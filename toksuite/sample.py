@@ -3,9 +3,7 @@
 Every sequence starts with BOS (``encoder.vocab_size``), as in training. Generation is a plain
 loop over a KV cache (`generate`), seeded by its own ``torch.Generator`` so the global RNG is left
 alone and the same seed gives the same samples. On CPU it runs at the speed of ``transformers``'
-``generate`` (benchmarks/bench_sample.py, one thread, 16 sequences: tiny × 64 tokens 0.137 s
-against 0.132 s, small × 64 0.92 s against 1.14 s, small × 256 7.1 s against 6.9 s) and lets each
-sample stop as soon as its image is complete.
+``generate`` (docs/benchmarks.md) and lets each sample stop as soon as its image is complete.
 
 What a sample may contain (``constrained``, the default): each step samples only the ids the
 encoder's grammar allows next (`toksuite.encoders.grammar`: a BPE token must fit what is left of
