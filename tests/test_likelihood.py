@@ -109,3 +109,25 @@ def test_heldout_report_joins_rate_and_distortion():
     assert report["psnr_db"] is not None and report["psnr_db"] > 20
     assert set(report["anchors"]) == {"png", "webp"}
     assert heldout_report(create_encoder("pixels-grey"), x, np.ones(3))["psnr_db"] is None
+
+
+def test_the_encode_command_reports_the_same_psnr(tmp_path):
+    """`toksuite encode` prints likelihood's PSNR of the one image: null when lossless."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from toksuite.cli import app
+
+    picture = np.random.default_rng(0).integers(0, 256, (9, 7), dtype=np.uint8)
+    Image.fromarray(picture).save(tmp_path / "p.png")
+    for params, lossless in (([], True), (["-p", "levels=10"], False)):
+        args = ["encode", str(tmp_path / "p.png"), "-e", "pixels-grey", *params]
+        result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "t.json"), "--json"])
+        assert result.exit_code == 0, result.output
+        reported = json.loads(result.stdout)["psnr_db"]
+        encoder = create_encoder("pixels-grey", **({} if lossless else {"levels": 10}))
+        image = picture[..., None]
+        assert reported == psnr_db(image, encoder.quantize(image))
+        assert (reported is None) == lossless
