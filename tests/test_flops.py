@@ -156,7 +156,6 @@ def test_peak_table_known_answers():
     assert peak_flops("A100") == 312e12
     assert peak_flops("H100-SXM") == peak_flops("H200") == 989e12
     assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
-    assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
     assert peak_flops("NVIDIA H100 PCIe") == 756e12
     assert peak_flops("NVIDIA H200") == 989e12
     assert peak_flops("NVIDIA A100-SXM4-80GB") == 312e12
@@ -194,6 +193,20 @@ def test_mfu_of_a_training_step_by_hand():
     assert flops == sum(n * f for n, f in zip(lengths, per_token, strict=True))
     assert per_token[0] == 895_488  # as in test_flops_per_token_known_answer
     assert mfu(flops / 1e-3, peak_flops("A100")) == pytest.approx(flops * 1e3 / 312e12)
+
+
+def test_pretrain_reports_mfu_against_the_users_peak_on_cpu(tmp_path):
+    from toksuite.cli.app import app
+
+    args = ["pretrain", "--out", str(tmp_path / "run"), "--data", "digits", "--model", "tiny"]
+    args += ["--limit", "64", "--images", "64", "--peak-flops", "1e9", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    achieved = summary["train_flops"] / summary["train_seconds"]
+    assert summary["mfu"] == pytest.approx(achieved / 1e9)
+    # 6·N + 12·L·d·T per real token, each of the 64 images at its 65 tokens (BOS + 8×8)
+    assert summary["train_flops"] == pytest.approx(sequence_train_flops("tiny", 257, [65] * 64))
 
 
 # ----------------------------------------------------------------------------- plots
