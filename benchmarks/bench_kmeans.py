@@ -38,7 +38,7 @@ from _common import emit, machine  # noqa: E402
 
 from toksuite.encoders.kmeans import KMeansEncoder  # noqa: E402
 from toksuite.encoders.kmeans_fit import nearest_centroid, pack_rgb  # noqa: E402
-from toksuite.metrics import psnr  # noqa: E402
+from toksuite.likelihood import psnr_db  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -109,7 +109,7 @@ def main() -> None:
         "fit_s": round(ours_s, 2),
         "inertia": ours_inertia,
         "iterations": enc.n_iter_,
-        "psnr_db_pixels": round(psnr(pixels, enc.palette_[enc._ids(pixels)]), 2),
+        "psnr_db_pixels": round(psnr_db(pixels, enc.palette_[enc._ids(pixels)]), 2),
     }
 
     if not args.skip_sklearn:
@@ -128,7 +128,7 @@ def main() -> None:
                 "fit_s": round(seconds, 2),
                 "inertia": fitted_inertia,
                 "iterations": int(model.n_iter_),
-                "psnr_db_pixels": round(psnr(pixels, palette[ids]), 2),
+                "psnr_db_pixels": round(psnr_db(pixels, palette[ids]), 2),
             }
             return seconds, fitted_inertia, summary
 

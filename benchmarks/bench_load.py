@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import toksuite.data.images as images_module
 from toksuite.data import LoadOptions, load_dataset
 from toksuite.data.images import Geometry, read_image
+from toksuite.likelihood import psnr_db
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "celeba-6k"
 
@@ -54,14 +54,14 @@ def draft_effect(paths: list[Path], geometry: Geometry) -> dict:
 
     fast, fast_s = run(True)
     full, full_s = run(False)
-    mse = float(np.mean((fast.astype(np.float64) - full) ** 2))
+    psnr = psnr_db(full, fast)
     return {
         "crop": geometry.crop,
         "resolution": geometry.resolution,
         "channels": geometry.channels,
         "ms_per_image_draft": round(fast_s * 1e3, 3),
         "ms_per_image_full": round(full_s * 1e3, 3),
-        "psnr_draft_vs_full_db": None if mse == 0 else round(10 * math.log10(255**2 / mse), 1),
+        "psnr_draft_vs_full_db": None if psnr is None else round(psnr, 1),
     }
 
 

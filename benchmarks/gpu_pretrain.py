@@ -45,14 +45,15 @@ os.environ.setdefault("TOKSUITE_QUIET", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from toksuite.flops import sequence_train_flops  # noqa: E402
 from toksuite.io import write_json_atomic  # noqa: E402
+from toksuite.mfu import mfu, peak_flops  # noqa: E402
 from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape  # noqa: E402
 from toksuite.registry import create_encoder  # noqa: E402
 from toksuite.train.batching import BATCHINGS, epoch_batches, padded_slots  # noqa: E402
 from toksuite.train.config import TrainConfig  # noqa: E402
 from toksuite.train.loop import make_optimizer, train_step  # noqa: E402
-from toksuite.train.metrics import peak_flops, sequence_train_flops  # noqa: E402
-from toksuite.train.sequences import make_batch, pad_sequences, token_nll  # noqa: E402
+from toksuite.train.sequences import make_batch, sequence_table, token_nll  # noqa: E402
 
 
 def synthetic_images(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -72,7 +73,7 @@ def encode(encoder_name: str, images: np.ndarray, smoke: bool):
     enc.fit(images[: min(len(images), 256)], seed=0)
     ids = enc.encode_batch(images)
     context = 1 + max(len(s) for s in ids)
-    return enc, pad_sequences(ids, bos_id=enc.vocab_size, context=context)
+    return enc, sequence_table(ids, bos_id=enc.vocab_size, context=context)
 
 
 def training_batches(lengths: np.ndarray, args) -> list[np.ndarray]:
@@ -174,7 +175,7 @@ def bench_pair(preset, enc, data, device, args) -> dict:
     if args.profile_steps:
         out["profile"] = profile_steps(step, args.profile_steps, cuda)
     last = step(0).item()
-    peak = peak_flops(device, args.peak_flops)
+    peak = peak_flops(device, override=args.peak_flops)
     out.update(
         {
             "steps": args.steps,
@@ -184,7 +185,7 @@ def bench_pair(preset, enc, data, device, args) -> dict:
             "images_per_s": args.steps * args.batch_size / seconds,
             "flops_per_s": flops / seconds,
             "peak_flops": peak,
-            "mfu": flops / seconds / peak if peak else None,
+            "mfu": mfu(flops / seconds, peak),
             "first_loss": first,
             "loss_after": last,
             "loss_falls_ok": last < first,

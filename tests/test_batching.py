@@ -8,9 +8,9 @@ import torch
 
 from toksuite.compare.budget import RunShape, step_flops
 from toksuite.errors import ConfigError
+from toksuite.flops import flops_per_token, sequence_train_flops
 from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape
 from toksuite.train.batching import epoch_batches, padded_slots, sorted_batches
-from toksuite.train.metrics import sequence_train_flops, train_flops_per_token
 from toksuite.train.sequences import make_batch, sequence_table
 
 
@@ -66,7 +66,7 @@ def test_sorted_batches_cover_every_image_once():
 def test_sequence_flops_count_each_sequence_at_its_own_length():
     shape = resolve_shape("tiny")
     lengths = np.array([3, 10, 65])
-    by_hand = sum(n * train_flops_per_token(shape, 50, n) for n in lengths)
+    by_hand = sum(n * flops_per_token(shape, 50, n) for n in lengths)
     assert sequence_train_flops(shape, 50, lengths) == pytest.approx(by_hand, rel=1e-12)
 
 

@@ -201,7 +201,7 @@ def test_the_cli_table_report_md_and_html_share_one_set_of_columns():
 @pytest.mark.slow
 def test_results_agree_with_the_single_commands(base_run):
     from toksuite.data import LoadOptions, load_dataset
-    from toksuite.flops_table import LengthSource, flops_table
+    from toksuite.flops_sweep import LengthSource, flops_table
     from toksuite.probe import probe
     from toksuite.registry import create_encoder
     from toksuite.squeeze import measure_encoder
@@ -303,8 +303,8 @@ def test_interrupted_pretraining_resumes_from_its_checkpoint(tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_compute_matched_budget_spends_the_same_flops(tmp_path):
+    from toksuite.flops import flops_per_token
     from toksuite.model import resolve_shape
-    from toksuite.train.metrics import train_flops_per_token
 
     config = small_config(
         tmp_path / "out",
@@ -322,7 +322,7 @@ def test_compute_matched_budget_spends_the_same_flops(tmp_path):
         spent[name], images[name] = run["train_flops"], run["images_seen"]
         # the most one step can count: a full batch at the full context
         width = run["context"]
-        flops = train_flops_per_token(resolve_shape("tiny"), run["vocab_size"], width)
+        flops = flops_per_token(resolve_shape("tiny"), run["vocab_size"], width)
         step_max = max(step_max, SMALL["train"]["batch_size"] * width * flops)
         assert target <= run["train_flops"] == pytest.approx(entry["budget"]["planned_train_flops"])
     assert max(spent.values()) - min(spent.values()) <= step_max

@@ -7,20 +7,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
+from toksuite.errors import ConfigError
 from toksuite.flops import (
     CONVENTION,
     closed_form_macs,
     count_forward,
-    estimate_mfu,
     fit_forward_cost,
     flops_per_token,
-    peak_flops,
+    image_flops,
+    sequence_train_flops,
     training_flops_per_image,
 )
 from toksuite.hookspecs import hookimpl
+from toksuite.mfu import PEAK_BF16_FLOPS, mfu, peak_flops
 from toksuite.model import build_model, count_parameters
 
 SHAPE = "256x4x4"  # 4 layers, width 256: the issue's example
@@ -119,6 +122,18 @@ def test_training_flops_are_three_forward_passes():
     assert training_flops_per_image("64x2x2", 256, 50) == pytest.approx(3 * 2 * cost.macs(50))
 
 
+def test_image_flops_row_at_one_length_and_over_images():
+    cost = fit_forward_cost("64x2x2", 256)
+    one = image_flops(cost, 50)
+    assert one["fwd_macs"] == cost.macs(50) and one["fwd_flops"] == 2 * cost.macs(50)
+    assert one["train_flops"] == 3 * one["fwd_flops"]
+    assert one["attention_share"] == pytest.approx(cost.attention_macs(50) / cost.macs(50))
+    many = image_flops(cost, np.array([10, 30]))
+    assert many["fwd_macs"] == pytest.approx(cost.mean_macs([10, 30])[0])
+    assert many["fwd_macs"] > image_flops(cost, 20)["fwd_macs"]  # not the count at the mean
+    assert image_flops(cost, [])["attention_share"] == 0.0
+
+
 # ----------------------------------------------------------------------------- parameters, MFU
 def test_count_parameters_matches_the_model():
     model = build_model("small", 1000, 128)
@@ -136,8 +151,10 @@ def test_flops_per_token_known_answer():
     assert flops_per_token("64x2x2", 256, 128, training=False) == 895_488 // 3
 
 
-def test_estimate_mfu_known_answers():
-    assert estimate_mfu(494.5e12, "H100-SXM") == pytest.approx(0.5)
+def test_peak_table_known_answers():
+    """A100 312, H100 and H200 989 TFLOP/s dense bf16; unknown devices have no peak."""
+    assert peak_flops("A100") == 312e12
+    assert peak_flops("H100-SXM") == peak_flops("H200") == 989e12
     assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
     assert peak_flops("NVIDIA H100 PCIe") == 756e12
     assert peak_flops("NVIDIA H200") == 989e12
@@ -146,8 +163,50 @@ def test_estimate_mfu_known_answers():
     assert peak_flops("NVIDIA L4") == 121e12
     assert peak_flops("NVIDIA GeForce RTX 4090") == 165e12
     assert peak_flops("NVIDIA A10G") is None  # not A10, not A100: unknown rather than wrong
-    assert estimate_mfu(1e12, "some-cpu") is None
-    assert estimate_mfu(1e12, "some-cpu", peak=4e12) == pytest.approx(0.25)
+    assert peak_flops("some-cpu") is None
+    assert peak_flops("cpu") is None and peak_flops(torch.device("cpu")) is None
+    assert peak_flops("cpu", override=4e12) == 4e12  # the user's peak wins, CPU or not
+    assert peak_flops("NVIDIA H200", override=1e15) == 1e15
+    for bad in (0, -1.0):
+        with pytest.raises(ConfigError, match="positive"):
+            peak_flops("A100", override=bad)
+    # Every peak is in the table, none anywhere else.
+    assert peak_flops("NVIDIA B200") == PEAK_BF16_FLOPS["B200"] == 2250e12
+
+
+def test_mfu_known_answers():
+    assert mfu(494.5e12, peak_flops("H100-SXM")) == pytest.approx(0.5)
+    assert mfu(156e12, peak_flops("NVIDIA A100-SXM4-80GB")) == pytest.approx(0.5)
+    assert mfu(98.9e12, peak_flops("NVIDIA H200")) == pytest.approx(0.1)
+    assert mfu(1e12, peak_flops("some-cpu")) is None
+    assert mfu(1e12, peak_flops("some-cpu", override=4e12)) == pytest.approx(0.25)
+    with pytest.raises(ConfigError):
+        mfu(1e12, 0.0)
+
+
+def test_mfu_of_a_training_step_by_hand():
+    """The loop's MFU: the step's counted training FLOPs (6·N + 12·L·d·T per real token, each
+    sequence at its own length) per second over the peak."""
+    lengths = [128, 64]
+    flops = sequence_train_flops("64x2x2", 256, lengths)
+    per_token = [flops_per_token("64x2x2", 256, n) for n in lengths]
+    assert flops == sum(n * f for n, f in zip(lengths, per_token, strict=True))
+    assert per_token[0] == 895_488  # as in test_flops_per_token_known_answer
+    assert mfu(flops / 1e-3, peak_flops("A100")) == pytest.approx(flops * 1e3 / 312e12)
+
+
+def test_pretrain_reports_mfu_against_the_users_peak_on_cpu(tmp_path):
+    from toksuite.cli.app import app
+
+    args = ["pretrain", "--out", str(tmp_path / "run"), "--data", "digits", "--model", "tiny"]
+    args += ["--limit", "64", "--images", "64", "--peak-flops", "1e9", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    achieved = summary["train_flops"] / summary["train_seconds"]
+    assert summary["mfu"] == pytest.approx(achieved / 1e9)
+    # 6·N + 12·L·d·T per real token, each of the 64 images at its 65 tokens (BOS + 8×8)
+    assert summary["train_flops"] == pytest.approx(sequence_train_flops("tiny", 257, [65] * 64))
 
 
 # ----------------------------------------------------------------------------- plots

@@ -18,6 +18,7 @@ from toksuite.likelihood import (
     fingerprint,
     heldout_report,
     psnr_db,
+    psnr_from_mse,
     quantized,
 )
 from toksuite.registry import create_encoder
@@ -33,6 +34,14 @@ def test_psnr_is_none_when_lossless_and_known_for_a_constant_error():
     x = np.full((2, 4, 4, 1), 100, np.uint8)
     assert psnr_db(x, x.copy()) is None
     assert psnr_db(x, x + 5) == pytest.approx(10 * math.log10(255**2 / 25))
+
+
+def test_one_psnr_from_a_mean_squared_error():
+    assert psnr_from_mse(0) is None and psnr_from_mse(0.0) is None
+    assert psnr_from_mse(255**2) == 0.0 and psnr_from_mse(2.55**2) == pytest.approx(40.0)
+    x = np.full((3, 3), 100, np.uint8)  # one grey image, or bare pixels: any matching shapes
+    assert psnr_db(x, x + 5) == psnr_from_mse(25)
+    assert psnr_db(x[:, :1], x[:, :1]) is None
 
 
 @settings(max_examples=20, deadline=None)
@@ -100,3 +109,25 @@ def test_heldout_report_joins_rate_and_distortion():
     assert report["psnr_db"] is not None and report["psnr_db"] > 20
     assert set(report["anchors"]) == {"png", "webp"}
     assert heldout_report(create_encoder("pixels-grey"), x, np.ones(3))["psnr_db"] is None
+
+
+def test_the_encode_command_reports_the_same_psnr(tmp_path):
+    """`toksuite encode` prints likelihood's PSNR of the one image: null when lossless."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from toksuite.cli import app
+
+    picture = np.random.default_rng(0).integers(0, 256, (9, 7), dtype=np.uint8)
+    Image.fromarray(picture).save(tmp_path / "p.png")
+    for params, lossless in (([], True), (["-p", "levels=10"], False)):
+        args = ["encode", str(tmp_path / "p.png"), "-e", "pixels-grey", *params]
+        result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "t.json"), "--json"])
+        assert result.exit_code == 0, result.output
+        reported = json.loads(result.stdout)["psnr_db"]
+        encoder = create_encoder("pixels-grey", **({} if lossless else {"levels": 10}))
+        image = picture[..., None]
+        assert reported == psnr_db(image, encoder.quantize(image))
+        assert (reported is None) == lossless

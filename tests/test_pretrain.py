@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from toksuite.cli import app
 from toksuite.train.config import TrainConfig, learning_rate
-from toksuite.train.metrics import evaluate
+from toksuite.train.evaluate import evaluate
 from toksuite.train.sequences import IGNORE_INDEX, make_batch, sequence_table, token_nll
 
 runner = CliRunner()
@@ -301,6 +301,8 @@ def test_bucket_batching_wastes_less_than_random(tmp_path):
         (["--batching", "sorted"], "--batching 'sorted': expected one of bucket, random"),
         (["--eval-every", "-1"], "--eval-every -1: must be ≥ 0"),
         (["--eval-images", "0"], "--eval-images 0: must be ≥ 1"),
+        (["--peak-flops", "0"], "--peak-flops 0: must be positive"),
+        (["--peak-flops", "-1e12"], "--peak-flops -1e+12: must be positive"),
     ],
 )
 def test_bad_batching_and_eval_options_are_one_line(tmp_path, option, message):

@@ -29,6 +29,10 @@ attention scores with T²) and every layer counts the same; `fit_forward_cost` r
 traces of 1- and 2-layer models, scales them to the full depth and checks the result on one trace of
 the full model. The polynomial also gives the exact mean over images of different lengths (BPE),
 which is not the count at the mean length.
+
+Training FLOPs, two ways: `image_flops` (fvcore's count × 3, the FLOPs columns of `toksuite flops`
+and of compare) and `sequence_train_flops` (nanoGPT's 6·N + 12·L·d·T per real token, what the
+training loop counts and `toksuite.mfu` divides by the peak).
 """
 
 from __future__ import annotations
@@ -41,26 +45,23 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from toksuite.mfu import PEAK_BF16_FLOPS, estimate_mfu, peak_flops
-from toksuite.model import ModelShape, count_parameters, gpt2_config, resolve_shape
+import numpy as np
 
-peak_flops_per_second = peak_flops  # the name the training loop imports
+from toksuite.model import ModelShape, count_parameters, gpt2_config, resolve_shape
 
 __all__ = [
     "CONVENTION",
-    "PEAK_BF16_FLOPS",
     "ClosedForm",
     "FlopCount",
     "ForwardCost",
     "closed_form_macs",
     "count_forward",
-    "estimate_mfu",
     "fit_forward_cost",
     "flops_per_token",
     "fvcore_analysis",
+    "image_flops",
     "logits_only",
-    "peak_flops",
-    "peak_flops_per_second",
+    "sequence_train_flops",
     "training_flops_per_image",
 ]
 
@@ -344,7 +345,26 @@ def fit_forward_cost(
     return cost
 
 
-# --------------------------------------------------------------------------- helpers for training
+# --------------------------------------------------------------------------- per image, training
+def image_flops(cost: ForwardCost, lengths) -> dict[str, float]:
+    """The FLOPs columns of one encoder's row (`toksuite flops` and compare): forward MACs and
+    FLOPs, training FLOPs (3 × forward: backward ≈ 2 × forward) and the attention's share.
+
+    ``lengths``: tokens of each image (the mean over images, which is not the count at the mean
+    length), or one number (every image that long).
+    """
+    if np.ndim(lengths) == 0:
+        macs, attention = cost.macs(lengths), cost.attention_macs(lengths)
+    else:
+        macs, attention = cost.mean_macs(lengths)
+    return {
+        "fwd_macs": macs,
+        "fwd_flops": 2 * macs,
+        "train_flops": 3 * 2 * macs,
+        "attention_share": attention / macs if macs else 0.0,
+    }
+
+
 def training_flops_per_image(
     shape: str | ModelShape,
     vocab_size: int,
@@ -352,11 +372,10 @@ def training_flops_per_image(
     *,
     attn_implementation: str = "sdpa",
 ) -> float:
-    """FLOPs to train on one image of ``seq_len`` tokens: 3 × forward (backward ≈ 2 × forward),
-    from fvcore's count (2 FLOPs per MAC)."""
+    """FLOPs to train on one image of ``seq_len`` tokens, from fvcore's count (`image_flops`)."""
     shape = resolve_shape(shape)
     cost = fit_forward_cost(shape, vocab_size, attn_implementation=attn_implementation)
-    return 3 * 2 * cost.macs(seq_len)
+    return image_flops(cost, seq_len)["train_flops"]
 
 
 def flops_per_token(
@@ -375,3 +394,15 @@ def flops_per_token(
     n = count_parameters(s, vocab_size, non_embedding=True)
     train = 6 * n + 12 * s.n_layer * s.n_embd * seq_len
     return train if training else train // 3
+
+
+def sequence_train_flops(shape: str | ModelShape, vocab_size: int, lengths) -> float:
+    """Training FLOPs of sequences of these lengths, each at its own length (no padding counted):
+    what the training loop counts, and what its MFU divides by the peak.
+
+    `flops_per_token` is ``a + b·T``, so n tokens at length n cost ``a·n + b·n²``.
+    """
+    lengths = np.asarray(lengths, np.float64)
+    a = float(flops_per_token(shape, vocab_size, 0))
+    b = float(flops_per_token(shape, vocab_size, 1)) - a
+    return float(a * lengths.sum() + b * (lengths * lengths).sum())

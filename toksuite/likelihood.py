@@ -66,11 +66,22 @@ def quantized(encoder, images: np.ndarray) -> np.ndarray:
     return np.stack([encoder.quantize(x) for x in images]) if len(images) else images.copy()
 
 
+def psnr_from_mse(mse: float) -> float | None:
+    """PSNR in dB (peak 255) of a mean squared error on the 0–255 scale; None when it is 0.
+
+    toksuite's one PSNR: None rather than infinity, since JSON has no infinity and a table shows
+    both as "–".
+    """
+    return None if mse == 0 else 10 * math.log10(255.0**2 / float(mse))
+
+
 def psnr_db(originals: np.ndarray, quantised: np.ndarray) -> float | None:
-    """PSNR (dB, peak 255) of the squared error pooled over all pixels; None when lossless."""
+    """PSNR (dB, peak 255) of the squared error pooled over all pixels; None when lossless.
+
+    Any shapes that match: a batch of images, one image, or pixels.
+    """
     diff = originals.astype(np.float64) - quantised.astype(np.float64)
-    mse = float(np.mean(diff * diff)) if diff.size else 0.0
-    return None if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    return psnr_from_mse(float(np.mean(diff * diff)) if diff.size else 0.0)
 
 
 def psnr_per_image_db(originals: np.ndarray, quantised: np.ndarray) -> list[float | None]:

@@ -1,13 +1,20 @@
-"""Model FLOPs utilisation: achieved FLOP/s over the GPU's peak, nanoGPT-style.
+"""Model FLOPs utilisation: achieved FLOP/s over the device's peak, nanoGPT-style.
+
+The one place for both halves of MFU: the peak (`peak_flops`, read from `PEAK_BF16_FLOPS` by the
+device's name, or the user's own number) and the ratio (`mfu`). The achieved rate comes from
+`toksuite.flops`: `sequence_train_flops` (6·N + 12·L·d·T per trained token, what the training
+loop counts) or `training_flops_per_image` (fvcore's count × 3), divided by seconds.
 
 Peaks are **dense bf16 tensor-core FLOP/s** (no 2:4 sparsity; bf16 inputs, fp32 accumulate) from
 the vendors' datasheets, where sparsity figures are twice these. A FLOP is half a multiply-add, as
-in `toksuite.flops`. Pass ``peak=`` to use your own number (other clocks, other precisions).
+in `toksuite.flops`. A CPU's peak is not known reliably, nor is an unlisted GPU's: their MFU is
+None unless the user gives a peak (``override``; other clocks, other precisions).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from toksuite.errors import ConfigError
 
@@ -47,20 +54,31 @@ _DEVICE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"RTX 3090", "RTX-3090"),
 )
 
+# What torch.device() accepts as a string: such a string names a device, not a GPU model.
+_TORCH_DEVICE = re.compile(r"^(cpu|cuda|mps|xpu)(:\d+)?$")
 
-def _current_device_name() -> str | None:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
+
+def device_name(device: Any = None) -> str | None:
+    """The GPU model behind ``device``, as `torch.cuda.get_device_name` spells it; None on CPU.
+
+    ``device``: None (the current CUDA device, if any), a `torch.device` or a string torch
+    accepts (``"cuda:1"``), or already a name (``"NVIDIA H100 80GB HBM3"``, a table key).
+    """
+    if isinstance(device, str) and not _TORCH_DEVICE.match(device):
+        return device
+    import torch  # here, not at module level: the CLI starts without it
+
+    if device is None:
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
         return None
-    if not torch.cuda.is_available():
-        return None
-    return torch.cuda.get_device_name()
+    return torch.cuda.get_device_name(device)
 
 
-def device_key(device: str | None = None) -> str | None:
-    """The table key for a key or a CUDA device name (None: the current CUDA device, if any)."""
-    name = _current_device_name() if device is None else device
+def device_key(device: Any = None) -> str | None:
+    """The `PEAK_BF16_FLOPS` key for ``device`` (as `device_name` takes it); None if unlisted."""
+    name = device_name(device)
     if name is None:
         return None
     for key in PEAK_BF16_FLOPS:
@@ -73,28 +91,21 @@ def device_key(device: str | None = None) -> str | None:
     return None
 
 
-def peak_flops(device: str | None = None) -> float | None:
-    """Dense bf16 peak FLOP/s of ``device`` (a table key or a CUDA device name); None if unknown."""
+def peak_flops(device: Any = None, *, override: float | None = None) -> float | None:
+    """Dense bf16 peak FLOP/s of ``device``: ``override`` when given (the user's number), else
+    the table's; None when it is not known (CPU, unlisted GPU)."""
+    if override is not None:
+        if not override > 0:
+            raise ConfigError(f"peak FLOP/s must be positive, got {override}")
+        return float(override)
     key = device_key(device)
     return None if key is None else PEAK_BF16_FLOPS[key]
 
 
-def estimate_mfu(
-    flops_per_second_achieved: float,
-    device: str | None = None,
-    *,
-    peak: float | None = None,
-) -> float | None:
-    """Achieved FLOP/s as a fraction of peak; None when the peak is unknown (CPU, unlisted GPU).
-
-    Compute the achieved rate with the nanoGPT convention, `toksuite.flops.flops_per_token`
-    × tokens per second (6·N + 12·L·d·T per trained token), or with
-    `toksuite.flops.training_flops_per_image` × images per second (fvcore's count × 3).
-    """
+def mfu(flops_per_second: float, peak: float | None) -> float | None:
+    """Achieved FLOP/s as a fraction of ``peak`` (from `peak_flops`); None when it is unknown."""
     if peak is None:
-        peak = peak_flops(device)
-        if peak is None:
-            return None
-    if peak <= 0:
+        return None
+    if not peak > 0:
         raise ConfigError(f"peak FLOP/s must be positive, got {peak}")
-    return flops_per_second_achieved / peak
+    return flops_per_second / peak

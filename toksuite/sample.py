@@ -3,9 +3,7 @@
 Every sequence starts with BOS (``encoder.vocab_size``), as in training. Generation is a plain
 loop over a KV cache (`generate`), seeded by its own ``torch.Generator`` so the global RNG is left
 alone and the same seed gives the same samples. On CPU it runs at the speed of ``transformers``'
-``generate`` (benchmarks/bench_sample.py, one thread, 16 sequences: tiny × 64 tokens 0.137 s
-against 0.132 s, small × 64 0.92 s against 1.14 s, small × 256 7.1 s against 6.9 s) and lets each
-sample stop as soon as its image is complete.
+``generate`` (docs/benchmarks.md) and lets each sample stop as soon as its image is complete.
 
 What a sample may contain (``constrained``, the default): each step samples only the ids the
 encoder's grammar allows next (`toksuite.encoders.grammar`: a BPE token must fit what is left of
@@ -35,6 +33,7 @@ import torch
 
 from toksuite.constrain import GrammarMask
 from toksuite.errors import ConfigError, DataError
+from toksuite.likelihood import psnr_from_mse
 
 SAMPLES_PNG, COMPLETIONS_PNG, SAMPLES_JSON = "samples.png", "completions.png", "samples.json"
 DEFAULT_DIR = "samples"
@@ -402,8 +401,8 @@ def sample_run(
                     "repairs": d.repairs,
                     "well_formed": oks[i],
                     "notes": list(d.notes),
-                    "psnr_db": _psnr_from_mse(err_q[-1]),
-                    "psnr_original_db": _psnr_from_mse(err_o[-1]),
+                    "psnr_db": psnr_from_mse(err_q[-1]),
+                    "psnr_original_db": psnr_from_mse(err_o[-1]),
                 }
             )
         shown = [prompt_image(q, prompt_rows) for q in quantised]
@@ -412,8 +411,8 @@ def sample_run(
             data=spec,
             completion_well_formed_share=float(np.mean(oks)),
             completion_unconstrained_well_formed_share=unconstrained_share(oks, weights),
-            completion_psnr_db=_psnr_from_mse(float(np.mean(err_q))),
-            completion_psnr_original_db=_psnr_from_mse(float(np.mean(err_o))),
+            completion_psnr_db=psnr_from_mse(float(np.mean(err_q))),
+            completion_psnr_original_db=psnr_from_mse(float(np.mean(err_o))),
             completions_png=str(out / COMPLETIONS_PNG),
             skipped_files=skipped,
         )
@@ -448,12 +447,8 @@ def held_out_images(run, data: str | None, n: int, shape: tuple[int, ...]):
     return dataset.x_test[:n], labels, spec, dataset.skip_report()
 
 
-def _psnr_from_mse(mse: float) -> float:
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
 def _finite(obj: Any) -> Any:
-    """JSON has no infinity: an exact completion's PSNR is written as null."""
+    """JSON has no infinity: a non-finite float is written as null."""
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, list):

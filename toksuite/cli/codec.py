@@ -14,8 +14,8 @@ from toksuite.data import load_dataset
 from toksuite.data.images import read_image, write_png
 from toksuite.encoders.base import Encoder
 from toksuite.errors import DataError
+from toksuite.likelihood import psnr_db
 from toksuite.limits import check_size
-from toksuite.metrics import psnr
 from toksuite.params import params_for
 from toksuite.registry import create_encoder, get_encoder_class, load_encoder
 from toksuite.tokenfile import read_tokens, write_tokens
@@ -113,7 +113,7 @@ def encode(
         "shape": [h, w, c],
         "tokens": int(ids.size),
         "squeeze": h * w / max(ids.size, 1),
-        "psnr_db": psnr(pixels, enc.quantize(pixels)),
+        "psnr_db": psnr_db(pixels, enc.quantize(pixels)),
         "out": str(out),
     }
     emit(result, as_json=as_json, rows=[result], title="Encoded")

@@ -10,7 +10,7 @@ from toksuite.cli import options as opt
 from toksuite.cli.app import app
 from toksuite.cli.output import JSON_OPTION, emit, fmt
 from toksuite.errors import ConfigError
-from toksuite.flops_table import DEFAULT_CONTEXT, LengthSource, flops_table
+from toksuite.flops_sweep import DEFAULT_CONTEXT, LengthSource, flops_table
 from toksuite.model import PRESET_HELP, check_attn
 from toksuite.params import params_by_encoder
 

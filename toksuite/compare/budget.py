@@ -25,9 +25,9 @@ import numpy as np
 
 from toksuite.compare.config import CompareConfig
 from toksuite.errors import ConfigError
+from toksuite.flops import sequence_train_flops
 from toksuite.model import resolve_shape
 from toksuite.train.batching import epoch_batches
-from toksuite.train.metrics import sequence_train_flops
 
 
 @dataclass(frozen=True)

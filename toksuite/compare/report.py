@@ -110,7 +110,7 @@ def write_plots(
 ) -> dict[str, str]:
     from toksuite.plots import bar_plot, line_plot, rate_distortion_plot
     from toksuite.probe import plot_probe
-    from toksuite.train.metrics import MetricsLog
+    from toksuite.train.metrics_log import MetricsLog
     from toksuite.train.rundir import METRICS_FILE
 
     folder = job.out / "plots"

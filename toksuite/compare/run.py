@@ -132,8 +132,8 @@ class Comparison:
 
     def flops(self, name: str, fit_fp: str):
         """Forward FLOPs per image as `toksuite flops --data` counts them, and token lengths."""
-        from toksuite.flops import CONVENTION, fit_forward_cost
-        from toksuite.flops_table import DEFINITIONS
+        from toksuite.flops import CONVENTION, fit_forward_cost, image_flops
+        from toksuite.flops_sweep import DEFINITIONS
         from toksuite.registry import load_encoder
         from toksuite.train.sequences import encode_images
 
@@ -147,7 +147,6 @@ class Comparison:
                 cost = fit_forward_cost(c.model, encoder.vocab_size, attn_implementation=c.attn)
             held_out = encode_images(encoder, test, progress=False).lengths
             train = encode_images(encoder, data.x_train, progress=False).lengths
-            macs, attention = cost.mean_macs(held_out)
             result = {
                 "encoder": name,
                 "vocab_size": encoder.vocab_size,
@@ -155,10 +154,7 @@ class Comparison:
                 "tokens_max": int(held_out.max()),
                 "longest_train": int(train.max()) if len(train) else 0,
                 "train_images": len(train),
-                "fwd_macs": macs,
-                "fwd_flops": 2 * macs,
-                "train_flops": 3 * 2 * macs,
-                "attention_share": attention / macs if macs else 0.0,
+                **image_flops(cost, held_out),
                 "attn_implementation": c.attn,
                 "convention": CONVENTION,
                 "definitions": {k: DEFINITIONS[k] for k in ("tokens", "fwd_flops", "train_flops")},

@@ -32,11 +32,9 @@ own symbol's by at most the tolerance, so colours between two bins stop flickeri
 the longer runs; ``quantize`` applies the same rule, and the PSNR it costs is reported beside the
 squeeze. ``bpe-palette`` (`toksuite.encoders.bpe_palette`) turns it on over fitted colours.
 
-Why ``split`` is the default (RGB CelebA faces at 112×112, vocab 30,000, squeeze on 500 held-out
-faces, fit time on a shared 2-core machine): fitted on 500 faces, split 3.84× (fit 12 s), separator
-3.71× (12 s; the H - 1 separator tokens), joined 3.86× (55 s); on 2,000 faces split gives 3.90× in
-53 s. Joined squeezes a hair more but fits 4-5× slower, because the trainer rescans a whole
-12,544-symbol word for every merge that touches it; split keeps words one row long.
+Why ``split`` is the default: ``joined`` squeezes a hair more but fits several times slower,
+because the trainer rescans a whole H·W-symbol word for every merge that touches it, and split
+keeps words one row long; ``separator`` pays its H - 1 tokens (docs/benchmarks.md, §2).
 
 Encoding: `toksuite.encoders.bpe_kernel` makes the symbols and applies the fitted merges in
 compiled code and returns HF's ids (no token strings, no offsets; docs/benchmarks.md times both);

@@ -74,6 +74,8 @@ class TrainConfig:
             raise ConfigError(f"--eval-every {self.eval_every}: must be ≥ 0 (0: only at the end)")
         if self.eval_images < 1:
             raise ConfigError(f"--eval-images {self.eval_images}: must be ≥ 1")
+        if self.peak_flops is not None and not self.peak_flops > 0:  # before any data is loaded
+            raise ConfigError(f"--peak-flops {self.peak_flops:g}: must be positive")
 
     @property
     def budget(self) -> tuple[str, float]:

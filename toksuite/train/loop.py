@@ -20,8 +20,10 @@ import numpy as np
 import torch
 
 from toksuite.errors import ConfigError
+from toksuite.flops import sequence_train_flops
 from toksuite.io import write_bytes_atomic, write_json_atomic
 from toksuite.likelihood import code_length_units, heldout_report
+from toksuite.mfu import mfu, peak_flops
 from toksuite.model import CAUSAL_SDPA, build_model, resolve_shape
 from toksuite.progress import progress_bar, status
 from toksuite.train import checkpoint as ckpt
@@ -34,14 +36,8 @@ from toksuite.train.config import (
     total_steps,
     warmup_steps,
 )
-from toksuite.train.metrics import (
-    MetricsLog,
-    evaluate,
-    mfu,
-    peak_flops,
-    plot_loss,
-    sequence_train_flops,
-)
+from toksuite.train.evaluate import evaluate
+from toksuite.train.metrics_log import MetricsLog, plot_loss
 from toksuite.train.rundir import (
     BITS_FILE,
     METRICS_FILE,
@@ -191,7 +187,7 @@ def _pretrain(
     # final evaluation uses all of them, and the curve's last point is its value on those first.
     n_eval = min(config.eval_images, len(test))
     eval_subset = test.head(n_eval)
-    peak = peak_flops(device, config.peak_flops)
+    peak = peak_flops(device, override=config.peak_flops)
 
     info = RunInfo(
         options=config,

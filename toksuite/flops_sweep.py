@@ -1,4 +1,5 @@
-"""FLOPs per image for several encoders and resolutions on one model (the paper's Figure 2).
+"""The FLOPs sweep: FLOPs per image for several encoders and resolutions on one model (the paper's
+Figure 2), as `toksuite.squeeze.sweep` is the squeezing factor's.
 
 Sequence lengths are exact where the encoder fixes them (``sequence_length(h, w)``); otherwise
 (BPE) they are measured on the held-out split of the data after fitting on the train split, or
@@ -16,7 +17,7 @@ import numpy as np
 
 from toksuite.data.base import LoadOptions
 from toksuite.errors import ConfigError, NotFittedError
-from toksuite.flops import CONVENTION, closed_form_macs, fit_forward_cost
+from toksuite.flops import CONVENTION, closed_form_macs, fit_forward_cost, image_flops
 from toksuite.limits import check_size
 from toksuite.model import ModelShape, resolve_shape
 from toksuite.progress import status
@@ -146,19 +147,15 @@ class LengthSource:
         )
 
 
-def _forward(shape: ModelShape, seq: SequenceLengths, attn: str) -> dict[str, float]:
+def _forward(shape: ModelShape, seq: SequenceLengths, attn: str) -> dict[str, Any]:
     cost = fit_forward_cost(shape, seq.vocab_size, attn_implementation=attn)
-    if seq.lengths is None:
-        macs, attention = cost.macs(seq.mean), cost.attention_macs(seq.mean)
-    else:
-        macs, attention = cost.mean_macs(seq.lengths)
+    row = image_flops(cost, seq.mean if seq.lengths is None else seq.lengths)
     # The closed form is quadratic in T as well: its mean over images needs E[T] and E[T²].
     per_token = closed_form_macs(shape, 1, seq.vocab_size)
     linear = per_token.linear + per_token.head
     closed = linear * seq.mean + per_token.attention * seq.mean_square()
     return {
-        "macs": macs,
-        "attention": attention,
+        "row": row,
         "closed": closed,
         "uncounted": cost.uncounted_ops,
         "missed": cost.missed_matmul_ops,
@@ -188,6 +185,7 @@ def flops_table(
         for name in names:
             seq = lengths.lengths(name, size)
             fwd = _forward(shape, seq, attn_implementation)
+            row = fwd["row"]
             uncounted.update(fwd["uncounted"])
             missed.update(fwd["missed"])
             rows.append(
@@ -200,13 +198,10 @@ def flops_table(
                     "tokens_max": seq.max,
                     "tokens_from": seq.source,
                     "vocab_size": seq.vocab_size,
-                    "fwd_macs": fwd["macs"],
-                    "fwd_flops": 2 * fwd["macs"],
-                    "train_flops": 3 * 2 * fwd["macs"],
-                    "attention_share": fwd["attention"] / fwd["macs"],
-                    "vs_pixels_rgb": fwd["macs"] / pixels["macs"],
+                    **row,
+                    "vs_pixels_rgb": row["fwd_macs"] / pixels["row"]["fwd_macs"],
                     "fits_context": bool(seq.max <= context),
-                    "closed_form_rel_diff": (fwd["macs"] - fwd["closed"]) / fwd["closed"],
+                    "closed_form_rel_diff": (row["fwd_macs"] - fwd["closed"]) / fwd["closed"],
                 }
             )
     return {
