@@ -47,7 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from toksuite.model import ModelShape, count_parameters, gpt2_config, resolve_shape
+from toksuite.model import (
+    ModelShape,
+    check_attn,
+    count_parameters,
+    gpt2_config,
+    resolve_shape,
+)
 
 __all__ = [
     "CONVENTION",
@@ -69,7 +75,6 @@ CONVENTION = (
     "MACs = multiply-adds (fvcore counts 1 multiply-add as 1 flop); FLOPs = 2 × MACs; "
     "attention counted over the full T×T (the causal half is not skipped); training = 3 × forward"
 )
-ATTENTION_IMPLEMENTATIONS = ("eager", "sdpa")
 
 # Ops that do multiply-adds: if fvcore ever leaves one of these uncounted the total is wrong, so
 # results flag them apart from the elementwise ops (add, softmax, gelu …) fvcore skips by design.
@@ -197,13 +202,7 @@ def count_forward(
 
     if model is not None:
         attn_implementation = getattr(model.config, "_attn_implementation", attn_implementation)
-    if attn_implementation not in ATTENTION_IMPLEMENTATIONS:
-        from toksuite.errors import ConfigError
-
-        raise ConfigError(
-            f"attention implementation {attn_implementation!r}: expected one of "
-            f"{', '.join(ATTENTION_IMPLEMENTATIONS)}"
-        )
+    check_attn(attn_implementation)  # fvcore handles are written for these two only
     if model is None:
         config = gpt2_config(shape, vocab_size, seq_len, attn_implementation=attn_implementation)
         from transformers import GPT2LMHeadModel
