@@ -27,6 +27,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff check --fix $(LINT_PATHS)

@@ -101,6 +101,7 @@ class LengthSource:
 
         from toksuite.data import load_dataset
 
+        assert self.data is not None  # only asked for when --data was given
         key = (size, channels)
         if key not in self._datasets:
             options = replace(self.options, resolution=size, channels=channels)

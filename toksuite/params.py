@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toksuite.errors import EncoderParamError
+
+if TYPE_CHECKING:
+    from toksuite.encoders.base import Encoder
 
 
 def normalise_key(key: str) -> str:
@@ -57,7 +60,7 @@ def params_by_encoder(names: Sequence[str], pairs: Sequence[str] | None) -> dict
     return params
 
 
-def params_for(cls: type, pairs: Sequence[str] | None) -> dict[str, Any]:
+def params_for(cls: type[Encoder], pairs: Sequence[str] | None) -> dict[str, Any]:
     """One encoder's parameters (commands that take one encoder: fit, encode, pretrain, …)."""
     from toksuite.registry import canonical_name
 
@@ -94,7 +97,9 @@ def param_grid(names: Sequence[str], pairs: Sequence[str] | None) -> dict[str, l
     for cls in classes:
         takes = {s.name for s in cls.param_specs()}
         # Its own values where it has them, else the shared ones of the keys it takes.
-        mine = {k: (t, k) for t, k in axes if t is None and k in takes}
+        mine: dict[str, tuple[str | None, str]] = {
+            k: (t, k) for t, k in axes if t is None and k in takes
+        }
         mine |= {k: (t, k) for t, k in axes if t == cls.name}
         used.update(mine.values())
         keys = list(mine)

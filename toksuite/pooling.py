@@ -27,6 +27,8 @@ from toksuite.errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
+    from toksuite.cache import TokenSequences
+
 DEFAULT_POOL = "ln-grid2"  # why: docs/paper.md, "Pooling in pixel space"
 DEFAULT_GRID = 2
 POOL_PATTERN = re.compile(r"(ln-)?(mean|pixel-mean|grid(\d*))")
@@ -87,7 +89,10 @@ class PixelWeights:
 
 
 def pixel_weights(
-    encoder, sequences: Sequence[np.ndarray], shape: Sequence[int], cells: Sequence[int]
+    encoder,
+    sequences: Sequence[np.ndarray] | TokenSequences,
+    shape: Sequence[int],
+    cells: Sequence[int],
 ) -> dict[int, PixelWeights]:
     """Cells per side → which tokens of each sequence cover which of those cells, as weights.
 

@@ -56,9 +56,8 @@ def layer_features(
     cells a side, the B×L×slots weights of the pixel-space pools (`PixelWeights.dense`).
     """
     single = isinstance(pools, PoolSpec | str)
-    specs = [
-        p if isinstance(p, PoolSpec) else parse_pool(p) for p in ([pools] if single else pools)
-    ]
+    given = [pools] if isinstance(pools, PoolSpec | str) else list(pools)
+    specs = [p if isinstance(p, PoolSpec) else parse_pool(p) for p in given]
     out = model.transformer(input_ids, output_hidden_states=True, use_cache=False)
     pooled = {
         s.name: [

@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import pluggy
 
 from toksuite import hookspecs
+from toksuite.data.base import DataSource
 from toksuite.encoders.base import Encoder
 from toksuite.errors import (
     DuplicateNameError,
@@ -67,19 +68,22 @@ class PluginFailure:
         return f"plugin {self.plugin!r} failed to load ({self.stage}): {self.message}"
 
 
+C = TypeVar("C", Encoder, DataSource)  # the kinds of class a registry holds
+
+
 @dataclass(frozen=True)
-class Entry:
-    cls: type
+class Entry(Generic[C]):
+    cls: type[C]
     source: str  # plugin that registered it
 
 
 @dataclass
-class Registry:
+class Registry(Generic[C]):
     """Names → classes for one kind of thing (encoders or data sources)."""
 
     kind: str
     validate: Callable[[type], None]
-    entries: dict[str, Entry] = field(default_factory=dict)
+    entries: dict[str, Entry[C]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     conflicts: dict[str, list[str]] = field(default_factory=dict)
     # The host's plugin failures: an unknown name may be one a broken plugin would have provided.
@@ -93,7 +97,8 @@ class Registry:
         ambiguous: neither is picked silently, and using it names both.
         """
         self.validate(cls)
-        names = [cls.name, *getattr(cls, "aliases", ())]
+        checked = cast("type[C]", cls)
+        names = [checked.name, *getattr(cls, "aliases", ())]
         for name in names:
             taken = self.entries.get(name) or self.entries.get(self.aliases.get(name, ""))
             if taken is not None:
@@ -107,9 +112,9 @@ class Registry:
                     f"{self.kind} name {name!r} is registered by both {taken.source!r} and "
                     f"{source!r}"
                 )
-        self.entries[cls.name] = Entry(cls, source)
+        self.entries[checked.name] = Entry(checked, source)
         for alias in names[1:]:
-            self.aliases[alias] = cls.name
+            self.aliases[alias] = checked.name
 
     def names(self) -> list[str]:
         return sorted(self.entries)
@@ -139,7 +144,7 @@ class Registry:
         """Names that resolve: an ambiguous name is left out (its failure says why)."""
         return [n for n in self.names() if n not in self.conflicts]
 
-    def get(self, name: str) -> type:
+    def get(self, name: str) -> type[C]:
         return self.entries[self.resolve(name)].cls
 
     def source(self, name: str) -> str:
@@ -162,8 +167,6 @@ def _validate_encoder(cls: type) -> None:
 
 
 def _validate_source(cls: type) -> None:
-    from toksuite.data.base import DataSource
-
     if not (isinstance(cls, type) and issubclass(cls, DataSource)):
         raise PluginError(f"registered {cls!r}, which is not a DataSource subclass")
     _check_name(cls)
@@ -188,8 +191,10 @@ class PluginHost:
         self.pm = pluggy.PluginManager("toksuite")
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
-        self.encoders = Registry("encoder", _validate_encoder, failures=self.failures)
-        self.datasets = Registry("data source", _validate_source, failures=self.failures)
+        self.encoders = Registry[Encoder]("encoder", _validate_encoder, failures=self.failures)
+        self.datasets = Registry[DataSource](
+            "data source", _validate_source, failures=self.failures
+        )
         for module_name in _BUILTIN_MODULES:
             module = __import__(module_name, fromlist=["_"])
             self.pm.register(module, name=module_name)

@@ -174,7 +174,7 @@ def generate(
             complete = grammar.done.cpu().numpy()
         history = torch.cat([history, step_ids], dim=1)
         chosen = step_ids[:, 0].tolist()
-        for i in np.flatnonzero(~done):
+        for i in np.flatnonzero(~done).tolist():
             new[i].append(chosen[i])
             if len(new[i]) >= limits[i]:
                 done[i] = True
@@ -296,6 +296,7 @@ def sample_run(
                 )
                 outputs += [np.concatenate([p, x]) for p, x in zip(batch, new, strict=True)]
                 if constrained:  # unconstrained, every id is the model's own: no weight
+                    assert mask is not None  # a constrained run always has its mask
                     weights += torch.exp(mask.log_weight).tolist()
                 advance(len(batch))
         return outputs, weights

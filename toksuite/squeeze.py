@@ -10,7 +10,7 @@ settings no other beats on both.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -144,7 +144,7 @@ def sweep(
     dataset: Dataset,
     vocabs: Sequence[int],
     *,
-    params: dict[str, dict | list[dict]] | None = None,
+    params: Mapping[str, dict | list[dict]] | None = None,
     seed: int = 0,
 ) -> list[SqueezeRow]:
     """Every encoder at every setting (`toksuite.params.param_grid`) and vocab size (encoders

@@ -72,6 +72,6 @@ def read_tokens(path: str | Path) -> TokenFile:
         check_size(shape[0], shape[1], f"{path}: 'shape'", DataError)
     return TokenFile(
         np.asarray(ids, dtype=np.int64),
-        tuple(shape) if "shape" in doc else None,
+        tuple(shape) if shape is not None else None,
         doc.get("encoder"),
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -16,7 +16,8 @@ DEBUG_ENV = "TOKSUITE_DEBUG"
 
 
 class ToksuiteGroup(TyperGroup):
-    def invoke(self, ctx: click.Context):
+    # Any: Typer's Context is click's or, in newer Typer, its own vendored copy's.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ToksuiteError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import typer
 
 from toksuite.data.base import ON_ERROR_CHOICES, LoadOptions
@@ -38,6 +40,10 @@ PARAM = typer.Option(
 )
 
 
+@overload
+def parse_resolution(text: str) -> tuple[int, int]: ...
+@overload
+def parse_resolution(text: None) -> None: ...
 def parse_resolution(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -55,6 +61,10 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
     return dims[0], dims[1]
 
 
+@overload
+def parse_crop(text: str) -> tuple[int, int, int, int]: ...
+@overload
+def parse_crop(text: None) -> None: ...
 def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
     if text is None:
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from toksuite.cli.app import app
@@ -13,7 +15,7 @@ from toksuite.registry import get_host
 def encoders(as_json: bool = JSON_OPTION) -> None:
     """List the registered encoders: name, aliases, plugin, channels and parameters."""
     host = get_host()
-    result = []
+    result: list[dict[str, Any]] = []
     for name in host.encoders.usable():  # an ambiguous name is in the failures instead
         cls = host.encoders.get(name)
         result.append(

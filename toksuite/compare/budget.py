@@ -102,18 +102,18 @@ def plan_budgets(config: CompareConfig, runs: dict[str, RunShape]) -> tuple[dict
     """A budget per encoder and a description of the shared budget (for the report)."""
     b, seed, model = config.budget, config.seed, config.model
     if b.mode == "time":
+        assert b.time is not None  # the config requires it in time mode
         plans = {name: Plan("time", float(b.time), None, None) for name in runs}
         return plans, {
             "mode": "time",
             "seconds_per_encoder": b.time,
             "definition": "the same wall-clock seconds of training for every encoder",
         }
-    epoch_plans = {}
+    epoch_plans, epoch_flops = {}, {}
     for name, run in runs.items():
         steps = epoch_steps(run, b.epochs)
-        epoch_plans[name] = Plan(
-            "epochs", b.epochs, steps, step_flops(run, model, seed, steps).sum()
-        )
+        epoch_flops[name] = float(step_flops(run, model, seed, steps).sum())
+        epoch_plans[name] = Plan("epochs", b.epochs, steps, epoch_flops[name])
     if b.mode == "epochs":
         return epoch_plans, {
             "mode": "epochs",
@@ -123,8 +123,8 @@ def plan_budgets(config: CompareConfig, runs: dict[str, RunShape]) -> tuple[dict
     reference = None
     target = b.train_flops
     if target is None:
-        reference = max(epoch_plans, key=lambda n: epoch_plans[n].planned_train_flops)
-        target = float(epoch_plans[reference].planned_train_flops)
+        reference = max(epoch_flops, key=lambda n: epoch_flops[n])
+        target = epoch_flops[reference]
     plans = {}
     for name, run in runs.items():
         steps = steps_for_flops(run, model, seed, target)

@@ -46,7 +46,7 @@ class Comparison:
         from toksuite.train.config import TrainConfig
 
         c, t = self.config, self.config.train
-        budget = {plan.field: plan.value} if plan else {}
+        budget: dict[str, Any] = {plan.field: plan.value} if plan else {}
         if plan and plan.field == "images":
             budget["images"] = int(plan.value)
         return TrainConfig(
@@ -174,8 +174,8 @@ class Comparison:
     def run_shape(self, flops: Outcome) -> RunShape:
         """What the budget plan needs of a run: the flops stage's train lengths, cut to context."""
         raw = np.asarray(flops.kept["train_lengths"], dtype=np.int64)
-        flops = flops.result
-        longest = max(int(raw.max(initial=0)), int(flops["tokens_max"]))
+        result = flops.result
+        longest = max(int(raw.max(initial=0)), int(result["tokens_max"]))
         context = (
             1 + longest
             if self.config.train.context is None
@@ -184,7 +184,7 @@ class Comparison:
         return RunShape(
             lengths=np.minimum(raw + 1, context),
             context=context,
-            vocab_size=int(flops["vocab_size"]) + 1,
+            vocab_size=int(result["vocab_size"]) + 1,
             batch_size=min(self.config.train.batch_size, len(raw)),
             batching=self.config.train.batching,
         )

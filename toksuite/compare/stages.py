@@ -91,7 +91,7 @@ class StageStore:
         encoder: str,
         stage: str,
         inputs: dict[str, Any],
-        compute: Callable[[bool], tuple[dict[str, Any], str]],
+        compute: Callable[[bool], tuple[dict[str, Any], str] | tuple[dict[str, Any], str, dict]],
         *,
         upstream: tuple[str, ...] = (),
         keeps: tuple[str, ...] = (),
@@ -124,6 +124,7 @@ class StageStore:
         self.path(encoder, stage).unlink(missing_ok=True)  # stale: never read it again
         write_json_atomic(self.path(encoder, stage, ".started.json"), {"fingerprint": fp})
         t0 = time.perf_counter()
+        rest: list[dict[str, Any]]  # a stage may return values to keep beside its result
         result, action, *rest = compute(resume)
         kept = rest[0] if rest else {}
         seconds = time.perf_counter() - t0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 from toksuite.data.base import LoadOptions, check_on_error
 from toksuite.errors import ConfigError
@@ -91,8 +91,8 @@ class TrainConfig:
         """The run's data options (the probe, sampler and codec reuse them to see images the same
         way); the one place a run's options become `LoadOptions`."""
         return LoadOptions(
-            resolution=tuple(self.resolution) if self.resolution else None,
-            crop=tuple(self.crop) if self.crop else None,
+            resolution=cast("tuple[int, int]", tuple(self.resolution)) if self.resolution else None,
+            crop=cast("tuple[int, int, int, int]", tuple(self.crop)) if self.crop else None,
             channels=channels,
             limit=self.limit,
             seed=self.seed,

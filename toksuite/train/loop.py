@@ -12,9 +12,10 @@ import math
 import random
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -59,6 +60,18 @@ from toksuite.train.sequences import (
     sequence_table,
     token_nll,
 )
+
+
+@dataclass
+class LoopState:
+    """Where training stands: what a checkpoint saves and a resumed run starts from."""
+
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training, summed over resumes
+    train_flops: float = 0.0
+    tokens: int = 0
+    images: int = 0
+    slots: int | None = 0  # token slots the batches paid for (padding included); None: unknown
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device):
@@ -207,31 +220,24 @@ def _pretrain(
         device=str(device),
     )
     metrics = MetricsLog(run_dir / METRICS_FILE)
-    state = {
-        "step": 0,
-        "elapsed": 0.0,
-        "train_flops": 0.0,
-        "tokens": 0,
-        "images": 0,
-        "slots": 0,
-    }
+    state = LoopState()
     if resume and (run_dir / ckpt.CHECKPOINT_NAME).is_file():
         payload = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT_NAME, device)
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         ckpt.set_rng_state(payload["rng"])
-        state = {
-            "step": payload["step"],
-            "elapsed": payload["elapsed"],
-            "train_flops": payload["train_flops"],
-            "tokens": payload["tokens_seen"],
-            "images": payload["images_seen"],
+        state = LoopState(
+            step=payload["step"],
+            elapsed=payload["elapsed"],
+            train_flops=payload["train_flops"],
+            tokens=payload["tokens_seen"],
+            images=payload["images_seen"],
             # None: a checkpoint written before token slots were counted (share unknown)
-            "slots": payload.get("token_slots"),
-        }
+            slots=payload.get("token_slots"),
+        )
         if d.is_main:
-            metrics.truncate_after(state["step"])
-            status(f"resuming {run_dir} at step {state['step']}")
+            metrics.truncate_after(state.step)
+            status(f"resuming {run_dir} at step {state.step}")
     elif d.is_main:
         metrics.path.unlink(missing_ok=True)
     if d.is_main:
@@ -245,7 +251,7 @@ def _pretrain(
         ids = [device.index] if device.type == "cuda" else None
         train_model = DistributedDataParallel(model, device_ids=ids)
     if config.compile:
-        train_model = torch.compile(train_model)
+        train_model = cast(torch.nn.Module, torch.compile(train_model))  # an OptimizedModule
     autocast = (
         partial(torch.autocast, "cuda", dtype=torch.bfloat16)
         if device.type == "cuda"
@@ -261,14 +267,14 @@ def _pretrain(
                 run_dir / ckpt.CHECKPOINT_NAME,
                 model=model,
                 optimizer=optimizer,
-                step=state["step"],
-                epoch=state["step"] // max(steps_per_epoch, 1),
-                position=state["step"] % max(steps_per_epoch, 1),
-                elapsed=state["elapsed"],
-                train_flops=state["train_flops"],
-                tokens_seen=state["tokens"],
-                images_seen=state["images"],
-                token_slots=state["slots"],
+                step=state.step,
+                epoch=state.step // max(steps_per_epoch, 1),
+                position=state.step % max(steps_per_epoch, 1),
+                elapsed=state.elapsed,
+                train_flops=state.train_flops,
+                tokens_seen=state.tokens,
+                images_seen=state.images,
+                token_slots=state.slots,
             )
         d.barrier()
 
@@ -290,19 +296,20 @@ def _pretrain(
     running = torch.zeros((), device=device)
     since = {"steps": 0, "tokens": 0, "images": 0, "flops": 0.0, "slots": 0}
     t_start = t_log = time.perf_counter()
-    elapsed0 = state["elapsed"]
+    elapsed0 = state.elapsed
     last_loss = math.nan
     desc = f"pretrain {enc.name} · {shape.n_layer}×{shape.n_embd}"
     with progress_bar(desc, steps, show=d.is_main) as advance:
         while True:
-            state["elapsed"] = elapsed0 + time.perf_counter() - t_start
-            if steps is not None and state["step"] >= steps:
+            state.elapsed = elapsed0 + time.perf_counter() - t_start
+            if steps is not None and state.step >= steps:
                 break
             if steps is None:
-                check = not d.enabled or state["step"] % config.log_every == 0
-                if check and d.any(state["elapsed"] >= config.time):
+                assert config.time is not None  # no step count: the budget is wall time
+                check = not d.enabled or state.step % config.log_every == 0
+                if check and d.any(state.elapsed >= config.time):
                     break
-            step = state["step"]
+            step = state.step
             epoch, position = divmod(step, steps_per_epoch)
             if epoch != epoch_of_batches:  # each epoch's batches depend only on (seed, epoch)
                 epoch_of_batches = epoch
@@ -313,7 +320,7 @@ def _pretrain(
             index = global_index[d.rank :: d.world_size]
             input_ids, labels, _ = make_batch(train, index, multiple=multiple)
             targets = int(train.lengths[index].sum()) - len(index)
-            lr = learning_rate(config, step, steps=steps, warmup=warmup, elapsed=state["elapsed"])
+            lr = learning_rate(config, step, steps=steps, warmup=warmup, elapsed=state.elapsed)
             running += train_step(
                 train_model,
                 optimizer,
@@ -335,12 +342,12 @@ def _pretrain(
                 padded_slots(train.lengths[global_index[r :: d.world_size]], context, multiple)
                 for r in range(d.world_size)
             )
-            state["step"] += 1
-            state["tokens"] += g_tokens
-            state["images"] += len(global_index)
-            state["train_flops"] += g_flops
-            if state["slots"] is not None:
-                state["slots"] += g_slots
+            state.step += 1
+            state.tokens += g_tokens
+            state.images += len(global_index)
+            state.train_flops += g_flops
+            if state.slots is not None:
+                state.slots += g_slots
             for key, value in (
                 ("steps", 1),
                 ("tokens", g_tokens),
@@ -350,15 +357,15 @@ def _pretrain(
             ):
                 since[key] += value
             advance(1)
-            done = steps is not None and state["step"] >= steps
-            if state["step"] % config.log_every == 0 or done:
+            done = steps is not None and state.step >= steps
+            if state.step % config.log_every == 0 or done:
                 last_loss = float(d.mean(running).item()) / since["steps"]  # the one sync
                 now = time.perf_counter()
                 seconds = max(now - t_log, 1e-9)
                 record = {
                     "event": "train",
-                    "step": state["step"],
-                    "epoch": state["images"] / len(train),
+                    "step": state.step,
+                    "epoch": state.images / len(train),
                     "loss": last_loss,
                     "lr": lr,
                     "tokens_per_s": since["tokens"] / seconds,
@@ -366,9 +373,9 @@ def _pretrain(
                     "flops_per_s": since["flops"] / seconds,
                     "mfu": mfu(since["flops"] / seconds, peak),
                     "real_token_share": since["tokens"] / max(since["slots"], 1),
-                    "train_flops": state["train_flops"],
-                    "tokens_seen": state["tokens"],
-                    "images_seen": state["images"],
+                    "train_flops": state.train_flops,
+                    "tokens_seen": state.tokens,
+                    "images_seen": state.images,
                     "elapsed_s": elapsed0 + now - t_start,
                 }
                 if d.is_main:
@@ -376,17 +383,17 @@ def _pretrain(
                 running.zero_()
                 since = dict.fromkeys(since, 0)
                 t_log = time.perf_counter()
-            if eval_every and state["step"] % eval_every == 0 and not done:
+            if eval_every and state.step % eval_every == 0 and not done:
                 t_eval = time.perf_counter()
                 evaluate_now()
                 paused = time.perf_counter() - t_eval  # evaluation is not training time
                 t_start += paused
                 t_log += paused
-            if config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
-                state["elapsed"] = elapsed0 + time.perf_counter() - t_start
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                state.elapsed = elapsed0 + time.perf_counter() - t_start
                 save()
     train_seconds = time.perf_counter() - t_start
-    state["elapsed"] = elapsed0 + train_seconds
+    state.elapsed = elapsed0 + train_seconds
     save()
 
     # ---- the report (rank 0)
@@ -406,25 +413,25 @@ def _pretrain(
         save_model(model, run_dir / MODEL_DIR)
         history = metrics.read()
         train_rows = [r for r in history if r.get("event") == "train"]
-        total_time = state["elapsed"]
+        total_time = state.elapsed
         summary = {
             "run": str(run_dir),
             "encoder": enc.name,
             "model": config.model,
             "data": config.data,
-            "steps": state["step"],
-            "epochs": state["images"] / len(train),
-            "images_seen": state["images"],
-            "tokens_seen": state["tokens"],
-            "train_flops": state["train_flops"],
+            "steps": state.step,
+            "epochs": state.images / len(train),
+            "images_seen": state.images,
+            "tokens_seen": state.tokens,
+            "train_flops": state.train_flops,
             "train_seconds": total_time,
-            "tokens_per_s": state["tokens"] / max(total_time, 1e-9),
-            "images_per_s": state["images"] / max(total_time, 1e-9),
-            "mfu": mfu(state["train_flops"] / max(total_time, 1e-9), peak),
+            "tokens_per_s": state.tokens / max(total_time, 1e-9),
+            "images_per_s": state.images / max(total_time, 1e-9),
+            "mfu": mfu(state.train_flops / max(total_time, 1e-9), peak),
             "batching": config.batching,
-            "token_slots": state["slots"],
+            "token_slots": state.slots,
             "real_token_share": (
-                None if state["slots"] is None else state["tokens"] / max(state["slots"], 1)
+                None if state.slots is None else state.tokens / max(state.slots, 1)
             ),
             "final_train_loss": train_rows[-1]["loss"] if train_rows else last_loss,
             **result,
@@ -441,14 +448,14 @@ def _pretrain(
     return summary
 
 
-def eval_record(state: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+def eval_record(state: LoopState, result: dict[str, Any]) -> dict[str, Any]:
     """A metrics.jsonl line of one held-out evaluation (a point of the bits-vs-FLOPs curve)."""
     keep = ("heldout_loss", "bits_per_image", "bits_per_pixel", "bits_per_dim", "heldout_images")
     return {
         "event": "eval",
-        "step": state["step"],
-        "train_flops": state["train_flops"],
-        "tokens_seen": state["tokens"],
+        "step": state.step,
+        "train_flops": state.train_flops,
+        "tokens_seen": state.tokens,
         **{k: result[k] for k in keep if k in result},
     }
 
