@@ -22,7 +22,7 @@ assumptions: merges whose parts are made later, dropout, a normaliser, word pref
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -175,11 +175,12 @@ def _encode_image(symbols, n, row_len, split_rows, sep_id, char_start, char_ids,
 
 
 @_jit()
-def _image_symbols(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+def _image_symbols(pixels, order, level_of, weights, colour_ids, colours, tolerance, out):
     """One image's symbols along the scan ``order`` into ``out``.
 
-    Each pixel's own symbol is its grid cell (``level_of``, ``weights``) or, when ``nearest`` is
-    given (a palette's ids), ``nearest[p]``. With ``tolerance`` > 0 a pixel keeps the symbol
+    Each pixel's own symbol is its grid cell (``level_of``, ``weights``) or, when ``colour_ids``
+    is given (a palette's 2^24 colour → id table, indexed ``r << 16 | g << 8 | b``), the id of its
+    colour: one table read, in the same loop. With ``tolerance`` > 0 a pixel keeps the symbol
     before it along the scan when that colour's squared error exceeds its own symbol's by at
     most ``tolerance``: runs grow where a colour sits between two symbols, so BPE merges more.
     """
@@ -187,8 +188,14 @@ def _image_symbols(pixels, order, level_of, weights, nearest, colours, tolerance
     prev = -1
     for j in range(order.size):
         p = order[j]
-        if nearest.size:
-            s = nearest[p]
+        if colour_ids.size:
+            s = np.int64(
+                colour_ids[
+                    (np.int64(pixels[p, 0]) << 16)
+                    | (np.int64(pixels[p, 1]) << 8)
+                    | np.int64(pixels[p, 2])
+                ]
+            )
         else:
             s = 0
             for c in range(channels):
@@ -210,17 +217,15 @@ def _image_symbols(pixels, order, level_of, weights, nearest, colours, tolerance
 # on a parallel loop waits for every thread to be scheduled, which on busy cores costs far more
 # than the image itself.
 @_jit(parallel=True)
-def _symbols_parallel(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+def _symbols_parallel(pixels, order, level_of, weights, colour_ids, colours, tolerance, out):
     for i in prange(pixels.shape[0]):
-        near = nearest[i] if nearest.size else nearest.reshape(-1)
-        _image_symbols(pixels[i], order, level_of, weights, near, colours, tolerance, out[i])
+        _image_symbols(pixels[i], order, level_of, weights, colour_ids, colours, tolerance, out[i])
 
 
 @_jit()
-def _symbols_serial(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+def _symbols_serial(pixels, order, level_of, weights, colour_ids, colours, tolerance, out):
     for i in range(pixels.shape[0]):
-        near = nearest[i] if nearest.size else nearest.reshape(-1)
-        _image_symbols(pixels[i], order, level_of, weights, near, colours, tolerance, out[i])
+        _image_symbols(pixels[i], order, level_of, weights, colour_ids, colours, tolerance, out[i])
 
 
 @_jit(parallel=True)
@@ -264,35 +269,51 @@ def _merge_serial(
 
 
 PARALLEL_MIN_IMAGES = 8  # fewer images than this are encoded on the calling thread
+_NO_LEVELS = np.zeros(0, np.int64)  # a palette has no grid levels …
+_NO_COLOUR_TABLE = np.zeros(0, np.int16)  # … and the grid no colour table
+
+
+class ColourTableQuantizer(Protocol):
+    """A quantiser whose symbols are looked up per RGB colour (a palette), not per channel."""
+
+    def colour_table(self, images: np.ndarray) -> np.ndarray:
+        """The 2^24 colour → symbol table (``r << 16 | g << 8 | b``), valid for ``images``."""
+        ...
 
 
 def scan_symbols(
     images: np.ndarray,
-    quantizer: Quantizer,
+    quantizer: Quantizer | ColourTableQuantizer,
     order: np.ndarray | None = None,
     *,
-    nearest: np.ndarray | None = None,
     colours: np.ndarray | None = None,
     tolerance: float = 0.0,
 ) -> np.ndarray:
     """N×H×W×C uint8 images → N×(H·W) int64 symbols read along ``order`` (default row by row).
 
-    Symbols are ``quantizer``'s grid cells, or ``nearest`` (N×H×W ids, e.g. a palette's) when
-    given; ``tolerance`` > 0 holds runs along the scan (see `_image_symbols`), comparing the
-    pixel with ``colours`` (symbol × channel).
+    Symbols are ``quantizer``'s grid cells, or, for a quantiser with a ``colour_table``, the ids
+    it gives each RGB colour; ``tolerance`` > 0 holds runs along the scan (see `_image_symbols`),
+    comparing the pixel with ``colours`` (symbol × channel).
     """
     n, height, width, channels = images.shape
     order = np.arange(height * width) if order is None else order
     if colours is None:
         colours = np.zeros((1, channels))
+    images = np.ascontiguousarray(images, np.uint8)
+    if isinstance(quantizer, Quantizer):
+        level_of, weights = quantizer.level_of.astype(np.int64), quantizer.weights.astype(np.int64)
+        colour_ids = _NO_COLOUR_TABLE
+    else:
+        level_of, weights = _NO_LEVELS, _NO_LEVELS
+        colour_ids = quantizer.colour_table(images)
     out = np.empty((n, height * width), np.int64)
     stage = _symbols_parallel if n >= PARALLEL_MIN_IMAGES else _symbols_serial
     stage(
-        np.ascontiguousarray(images, np.uint8).reshape(n, height * width, channels),
+        images.reshape(n, height * width, channels),
         np.ascontiguousarray(order, np.int64),
-        quantizer.level_of.astype(np.int64),
-        quantizer.weights.astype(np.int64),
-        np.zeros((0, 0), np.int64) if nearest is None else nearest.reshape(n, -1).astype(np.int64),
+        level_of,
+        weights,
+        colour_ids,
         np.ascontiguousarray(colours, np.float64),
         float(tolerance),
         out,

@@ -15,8 +15,10 @@ squeeze–fidelity frontier"):
   whose cost is in the PSNR that toksuite reports beside the squeeze. ``run_tolerance=0`` is the
   plain nearest colour.
 
-Encoding goes through the same compiled merge kernel as ``bpe-rgb``: the palette's colour → id
-table gives each pixel's nearest colour, the kernel holds runs along the scan and merges.
+Encoding goes through the same compiled merge kernel as ``bpe-rgb``: in the loop that reads the
+pixels along the scan, a table of all 2^24 colours (`toksuite.encoders.colour_table`, computed
+once per palette, exactly the k-means encoder's ids) gives each pixel's nearest colour, the same
+loop holds runs, and the kernel merges.
 ``decode(encode(x)) == quantize(x)``, where ``quantize`` paints each pixel with its held colour.
 Saved state: ``tokenizer.json`` (HF) and ``centroids.npy`` (the palette, as ``kmeans`` saves it).
 """
@@ -43,9 +45,6 @@ class PaletteQuantizer:
 
     def __init__(self, palette: KMeansEncoder) -> None:
         self.palette = palette
-        # The kernel reads the palette's ids (`nearest`), never grid levels.
-        self.level_of = np.zeros(256, np.int32)
-        self.weights = np.zeros(3, np.int32)
 
     @property
     def n_symbols(self) -> int:
@@ -54,9 +53,9 @@ class PaletteQuantizer:
     def describe(self) -> str:
         return f"k={self.palette.k}"
 
-    def nearest(self, images: np.ndarray) -> np.ndarray:
-        """N×H×W×3 images → N×(H·W) ids of each pixel's nearest colour."""
-        return self.palette.encode_array(images)
+    def colour_table(self, images: np.ndarray) -> np.ndarray:
+        """Each RGB colour's nearest palette id (what the merge kernel reads per pixel)."""
+        return self.palette.colour_table(images)
 
     @property
     def colours(self) -> np.ndarray:

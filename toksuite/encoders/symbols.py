@@ -59,10 +59,6 @@ class Quantizer:
     def describe(self) -> str:
         return f"levels={self.levels}"
 
-    def nearest(self, images: np.ndarray) -> None:
-        """None: the merge kernel computes grid cells itself (a palette returns its ids here)."""
-        return None
-
     @cached_property
     def colours(self) -> np.ndarray:
         """Every symbol's decoded colour, symbol × channel (what run holding compares); built
