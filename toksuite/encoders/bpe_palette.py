@@ -64,7 +64,7 @@ class PaletteQuantizer:
 
     @property
     def colours(self) -> np.ndarray:
-        return self.palette.palette_.astype(np.float64)
+        return self.palette.palette_.astype(np.int64)
 
     def image(self, symbols: np.ndarray) -> np.ndarray:
         return self.palette.palette_[np.asarray(symbols, np.int64)]

@@ -111,11 +111,15 @@ def _nearest(centroids, candidates, n, r, g, b):
 
 
 def colour_table(centroids: np.ndarray) -> np.ndarray | None:
-    """The 2^24 colour → nearest-centroid table (int16), or None when numba is missing."""
+    """The 2^24 colour → nearest-centroid table, or None when numba is missing.
+
+    uint8 for at most 256 centroids (16 MiB), else int16 (32 MiB): the merge kernel reads it once
+    per pixel, and half the bytes keep more of it in cache.
+    """
     if numba is None:
         return None
     centroids = np.ascontiguousarray(centroids, np.float64)
     assert centroids.ndim == 2 and centroids.shape[1] == 3 and 1 <= len(centroids) <= 1 << 15
-    out = np.empty(COLOURS, np.int16)
+    out = np.empty(COLOURS, np.uint8 if len(centroids) <= 256 else np.int16)
     _fill(centroids, out)
     return out

@@ -185,7 +185,7 @@ class KMeansEncoder(Encoder):
         return ids.astype(ID_DTYPE)
 
     def colour_table(self, images: np.ndarray | None = None) -> np.ndarray:
-        """The colour → id table (``r << 16 | g << 8 | b``, int16) holding at least the colours
+        """The colour → id table (``r << 16 | g << 8 | b``) holding at least the colours
         of ``images`` (N×H×W×3 uint8): complete, computed once in compiled code
         (`toksuite.encoders.colour_table`), or without numba filled for these colours."""
         self._check_fitted()
