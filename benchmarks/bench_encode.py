@@ -51,6 +51,9 @@ ENCODERS: dict[str, Callable[[int], Encoder]] = {
     "bpe-grey": lambda vocab: BPEGreyEncoder(vocab_size=vocab),
     "bpe-rgb-hilbert": lambda vocab: BPERGBEncoder(vocab_size=vocab, scan="hilbert"),
     "bpe-palette": lambda vocab: BPEPaletteEncoder(vocab_size=vocab),
+    # What run holding costs: bpe-palette without it, bpe-rgb with it.
+    "bpe-palette-unheld": lambda vocab: BPEPaletteEncoder(vocab_size=vocab, run_tolerance=0),
+    "bpe-rgb-held": lambda vocab: BPERGBEncoder(vocab_size=vocab, run_tolerance=200),
 }
 
 
