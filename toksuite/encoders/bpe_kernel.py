@@ -226,8 +226,8 @@ def _image_symbols_held_rgb(pixels, order, colour_ids, colours, tolerance, out):
 
     Each pixel's decision waits on the one before it (the held colour), so the held colour
     travels in registers and the decision is a select rather than a branch (whether a pixel
-    switches colour is unpredictable): about 10% faster than the general loop. Where the
-    pixel's own id is the held one both errors are equal and it is kept either way.
+    switches colour is unpredictable). Where the pixel's own id is the held one both errors
+    are equal and it is kept either way.
     """
     prev = pr = pg = pb = np.int64(0)
     for j in range(order.size):

@@ -5,9 +5,9 @@ table, that is one read per pixel, cheap enough to do inside the merge kernel's 
 (`toksuite.encoders.bpe_kernel`) instead of in a separate pass over the batch.
 
 The table must give exactly the ids of `toksuite.encoders.kmeans_fit.nearest_centroid` (a k-d
-tree, with near-ties settled by brute force in float64, lowest index winning). Brute force over
-all k centroids for 16.7 million colours would take seconds, so the colour cube is cut into
-cells, and a centroid is dropped from a cell when even its nearest point of the cell is farther
+tree, with near-ties settled by brute force in float64, lowest index winning). Rather than
+compare every one of the 16.7 million colours with all k centroids, the colour cube is cut into
+cells (8³ colours, then 2³ within each), and a centroid is dropped from a cell when even its nearest point of the cell is farther
 than the farthest point of the cell from some other centroid: it can then never be the nearest,
 nor tie with it. The few candidates left are compared colour by colour with the same float64
 arithmetic as the brute force (``((x - c) ** 2).sum()``, channels added in order), the lowest
