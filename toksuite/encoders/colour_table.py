@@ -7,11 +7,12 @@ table, that is one read per pixel, cheap enough to do inside the merge kernel's 
 The table must give exactly the ids of `toksuite.encoders.kmeans_fit.nearest_centroid` (a k-d
 tree, with near-ties settled by brute force in float64, lowest index winning). Rather than
 compare every one of the 16.7 million colours with all k centroids, the colour cube is cut into
-cells (8³ colours, then 2³ within each), and a centroid is dropped from a cell when even its nearest point of the cell is farther
-than the farthest point of the cell from some other centroid: it can then never be the nearest,
-nor tie with it. The few candidates left are compared colour by colour with the same float64
-arithmetic as the brute force (``((x - c) ** 2).sum()``, channels added in order), the lowest
-index winning ties, so ties between equidistant centroids resolve as the reference does.
+cells (8³ colours, then 2³ within each), and a centroid is dropped from a cell when even its
+nearest point of the cell is farther than the farthest point of the cell from some other
+centroid: it can then never be the nearest, nor tie with it. The few candidates left are
+compared colour by colour with the same float64 arithmetic as the brute force
+(``((x - c) ** 2).sum()``, channels added in order), the lowest index winning ties, so ties
+between equidistant centroids resolve as the reference does.
 """
 
 from __future__ import annotations
