@@ -10,6 +10,13 @@ then ``tokenizer.encode`` per image with the byte-level tokenizer of the ``bpe-b
     python benchmarks/bench_encode.py                 # vocab 30,000, 2,000 train faces
     python benchmarks/bench_encode.py --train 300     # quicker
     python benchmarks/bench_encode.py --saved DIR     # a saved encoder (toksuite fit ... --out DIR)
+    python benchmarks/bench_encode.py --ab 5 --encoders bpe-rgb,bpe-palette --train 300 \
+        --vocab 5000                                  # A/B: fit, batch and one face, alternating
+
+``--ab N`` runs N rounds; each round fits every listed encoder afresh and times its fit,
+``encode_batch`` of the test faces and ``encode`` of one face (median of 200), one encoder after
+the other, so a change in the machine's load hits every encoder alike. It prints a Markdown table
+of the medians over rounds (stderr) and the JSON (stdout).
 
 The ratio is between rows of one run, so a busy machine slows both sides; the JSON records the
 1-minute load average before and after. The Rust tokenizer's thread count follows
@@ -45,6 +52,9 @@ ENCODERS: dict[str, Callable[[int], Encoder]] = {
     "bpe-grey": lambda vocab: BPEGreyEncoder(vocab_size=vocab),
     "bpe-rgb-hilbert": lambda vocab: BPERGBEncoder(vocab_size=vocab, scan="hilbert"),
     "bpe-palette": lambda vocab: BPEPaletteEncoder(vocab_size=vocab),
+    # What run holding costs: bpe-palette without it, bpe-rgb with it.
+    "bpe-palette-unheld": lambda vocab: BPEPaletteEncoder(vocab_size=vocab, run_tolerance=0),
+    "bpe-rgb-held": lambda vocab: BPERGBEncoder(vocab_size=vocab, run_tolerance=200),
 }
 
 
@@ -73,6 +83,77 @@ def best_rate(run: Callable[[], object], n_images: int, repeats: int) -> float:
     return n_images / best
 
 
+def median_ms(run: Callable[[], object], calls: int) -> float:
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1000
+
+
+def psnr(encoder: Encoder, images: np.ndarray) -> float:
+    quantised = np.stack([encoder.quantize(x) for x in images]).astype(np.float64)
+    return float(10 * np.log10(255**2 / np.mean((quantised - images) ** 2)))
+
+
+def ab_rounds(args: argparse.Namespace) -> list[dict]:
+    """Alternating rounds of fit / encode_batch / one face per encoder; medians per encoder."""
+    names = args.encoders.split(",")
+    train = load_faces(args.data, "train", args.train)
+    test = load_faces(args.data, "test", args.test)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for round_ in range(args.ab):
+        for name in names:
+            encoder = ENCODERS[name](args.vocab)
+            started = time.perf_counter()
+            encoder.fit(train)
+            fit_s = time.perf_counter() - started
+            encoder.encode_batch(test[:16])  # anything compiled or built on first use
+            started = time.perf_counter()
+            encoded = encoder.encode_batch(test)
+            batch_s = time.perf_counter() - started
+            one_ms = median_ms(lambda e=encoder: e.encode(test[0]), 200)
+            run = {"fit_s": fit_s, "images_per_s": len(test) / batch_s, "one_face_ms": one_ms}
+            if round_ == 0:
+                run["tokens_per_image"] = float(np.mean([len(ids) for ids in encoded]))
+                run["psnr_db"] = psnr(encoder, test[:200])
+            runs[name].append(run)
+            print(f"round {round_ + 1}: {name} {json.dumps(run)}", file=sys.stderr)
+    rows = []
+    for name in names:
+        first = runs[name][0]
+        rows.append(
+            {
+                "encoder": name,
+                "fit_s": round(float(np.median([r["fit_s"] for r in runs[name]])), 2),
+                "encode_images_per_s": round(
+                    float(np.median([r["images_per_s"] for r in runs[name]]))
+                ),
+                "one_face_ms": round(float(np.median([r["one_face_ms"] for r in runs[name]])), 3),
+                "tokens_per_image": round(first["tokens_per_image"], 1),
+                "psnr_db": round(first["psnr_db"], 2),
+                "rounds": runs[name],
+            }
+        )
+    base = rows[0]
+    print(
+        "| encoder | fit s | encode_batch faces/s | one face ms | tokens / face | PSNR dB |",
+        "|---|---|---|---|---|---|",
+        sep="\n",
+        file=sys.stderr,
+    )
+    for row in rows:
+        speed = row["encode_images_per_s"] / base["encode_images_per_s"]
+        print(
+            f"| {row['encoder']} | {row['fit_s']:.1f} | {row['encode_images_per_s']:,} "
+            f"({speed:.2f}×) | {row['one_face_ms']:.2f} | {row['tokens_per_image']:,.0f} "
+            f"| {row['psnr_db']:.2f} |",
+            file=sys.stderr,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_ROOT)
@@ -85,8 +166,20 @@ def main() -> None:
     parser.add_argument(
         "--saved", type=Path, action="append", default=[], help="use this saved encoder, no fit"
     )
+    parser.add_argument("--ab", type=int, default=0, help="alternating fit+encode rounds (A/B)")
     args = parser.parse_args()
     load_before = round(os.getloadavg()[0], 2)
+    if args.ab:
+        rows = ab_rounds(args)
+        machine = {
+            "cpus": os.cpu_count(),
+            "load_average_1m_start": load_before,
+            "load_average_1m_end": round(os.getloadavg()[0], 2),
+        }
+        args_json = vars(args) | {"data": str(args.data), "saved": []}
+        json.dump({"machine": machine, "args": args_json, "rows": rows}, sys.stdout, indent=2)
+        print()
+        return
 
     rows = []
     fitted: dict[str, Encoder] = {}

@@ -190,7 +190,6 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
             images,
             self.quantizer,
             scan_order(self.scan, *images.shape[1:3]),
-            nearest=self.quantizer.nearest(images),
             colours=self.quantizer.colours if self.run_tolerance else None,
             tolerance=self.run_tolerance,
         )

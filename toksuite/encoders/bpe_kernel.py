@@ -22,7 +22,7 @@ assumptions: merges whose parts are made later, dropout, a normaliser, word pref
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -175,52 +175,101 @@ def _encode_image(symbols, n, row_len, split_rows, sep_id, char_start, char_ids,
 
 
 @_jit()
-def _image_symbols(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+def _image_symbols(pixels, order, level_of, weights, colour_ids, colours, tolerance, out):
     """One image's symbols along the scan ``order`` into ``out``.
 
-    Each pixel's own symbol is its grid cell (``level_of``, ``weights``) or, when ``nearest`` is
-    given (a palette's ids), ``nearest[p]``. With ``tolerance`` > 0 a pixel keeps the symbol
+    Each pixel's own symbol is its grid cell (``level_of``, ``weights``) or, when ``colour_ids``
+    is given (a palette's 2^24 colour → id table, indexed ``r << 16 | g << 8 | b``), the id of its
+    colour: one table read, in the same loop. With ``tolerance`` > 0 a pixel keeps the symbol
     before it along the scan when that colour's squared error exceeds its own symbol's by at
     most ``tolerance``: runs grow where a colour sits between two symbols, so BPE merges more.
     """
     channels = pixels.shape[1]
-    prev = -1
+    hold = tolerance > 0
+    prev = 0
     for j in range(order.size):
         p = order[j]
-        if nearest.size:
-            s = nearest[p]
+        if colour_ids.size:
+            s = np.int64(
+                colour_ids[
+                    (np.int64(pixels[p, 0]) << 16)
+                    | (np.int64(pixels[p, 1]) << 8)
+                    | np.int64(pixels[p, 2])
+                ]
+            )
         else:
             s = 0
             for c in range(channels):
                 s += level_of[pixels[p, c]] * weights[c]
-        if tolerance > 0 and prev >= 0 and s != prev:
-            own = 0.0
-            held = 0.0
+        if hold and j > 0:
+            # Colours are 8-bit values (bin centres, rounded centroids): integer squared errors
+            # are exact, and as float64 they are the values the rule compares. Where s == prev
+            # both errors are equal and prev is kept either way, so there is no branch on it
+            # (it would be mispredicted at about every other pixel).
+            own = 0
+            held = 0
             for c in range(channels):
-                x = np.float64(pixels[p, c])
-                own += (x - colours[s, c]) ** 2
-                held += (x - colours[prev, c]) ** 2
-            if held <= own + tolerance:
+                x = np.int64(pixels[p, c])
+                d = x - colours[s, c]
+                own += d * d
+                d = x - colours[prev, c]
+                held += d * d
+            if np.float64(held) <= np.float64(own) + tolerance:
                 s = prev
         out[j] = s
         prev = s
+
+
+@_jit()
+def _image_symbols_held_rgb(pixels, order, colour_ids, colours, tolerance, out):
+    """`_image_symbols` for a palette's RGB ids with runs held (``tolerance`` > 0); same symbols.
+
+    Each pixel's decision waits on the one before it (the held colour), so the held colour
+    travels in registers and the decision is a select rather than a branch (whether a pixel
+    switches colour is unpredictable). Where the pixel's own id is the held one both errors
+    are equal and it is kept either way.
+    """
+    prev = pr = pg = pb = np.int64(0)
+    for j in range(order.size):
+        p = order[j]
+        r = np.int64(pixels[p, 0])
+        g = np.int64(pixels[p, 1])
+        b = np.int64(pixels[p, 2])
+        s = np.int64(colour_ids[(r << 16) | (g << 8) | b])
+        sr, sg, sb = colours[s, 0], colours[s, 1], colours[s, 2]
+        own = (r - sr) * (r - sr) + (g - sg) * (g - sg) + (b - sb) * (b - sb)
+        held = (r - pr) * (r - pr) + (g - pg) * (g - pg) + (b - pb) * (b - pb)
+        keep = j > 0 and np.float64(held) <= np.float64(own) + tolerance
+        prev = prev if keep else s
+        pr = pr if keep else sr
+        pg = pg if keep else sg
+        pb = pb if keep else sb
+        out[j] = prev
 
 
 # Each stage has a parallel and a serial loop over images: threads pay only for batches; one image
 # on a parallel loop waits for every thread to be scheduled, which on busy cores costs far more
 # than the image itself.
 @_jit(parallel=True)
-def _symbols_parallel(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+def _symbols_parallel(pixels, order, level_of, weights, colour_ids, colours, tolerance, out):
     for i in prange(pixels.shape[0]):
-        near = nearest[i] if nearest.size else nearest.reshape(-1)
-        _image_symbols(pixels[i], order, level_of, weights, near, colours, tolerance, out[i])
+        if colour_ids.size and tolerance > 0:
+            _image_symbols_held_rgb(pixels[i], order, colour_ids, colours, tolerance, out[i])
+        else:
+            _image_symbols(
+                pixels[i], order, level_of, weights, colour_ids, colours, tolerance, out[i]
+            )
 
 
 @_jit()
-def _symbols_serial(pixels, order, level_of, weights, nearest, colours, tolerance, out):
+def _symbols_serial(pixels, order, level_of, weights, colour_ids, colours, tolerance, out):
     for i in range(pixels.shape[0]):
-        near = nearest[i] if nearest.size else nearest.reshape(-1)
-        _image_symbols(pixels[i], order, level_of, weights, near, colours, tolerance, out[i])
+        if colour_ids.size and tolerance > 0:
+            _image_symbols_held_rgb(pixels[i], order, colour_ids, colours, tolerance, out[i])
+        else:
+            _image_symbols(
+                pixels[i], order, level_of, weights, colour_ids, colours, tolerance, out[i]
+            )
 
 
 @_jit(parallel=True)
@@ -264,36 +313,53 @@ def _merge_serial(
 
 
 PARALLEL_MIN_IMAGES = 8  # fewer images than this are encoded on the calling thread
+_NO_LEVELS = np.zeros(0, np.int64)  # a palette has no grid levels …
+_NO_COLOUR_TABLE = np.zeros(0, np.int16)  # … and the grid no colour table
+
+
+class ColourTableQuantizer(Protocol):
+    """A quantiser whose symbols are looked up per RGB colour (a palette), not per channel."""
+
+    def colour_table(self, images: np.ndarray) -> np.ndarray:
+        """The 2^24 colour → symbol table (``r << 16 | g << 8 | b``), valid for ``images``."""
+        ...
 
 
 def scan_symbols(
     images: np.ndarray,
-    quantizer: Quantizer,
+    quantizer: Quantizer | ColourTableQuantizer,
     order: np.ndarray | None = None,
     *,
-    nearest: np.ndarray | None = None,
     colours: np.ndarray | None = None,
     tolerance: float = 0.0,
 ) -> np.ndarray:
     """N×H×W×C uint8 images → N×(H·W) int64 symbols read along ``order`` (default row by row).
 
-    Symbols are ``quantizer``'s grid cells, or ``nearest`` (N×H×W ids, e.g. a palette's) when
-    given; ``tolerance`` > 0 holds runs along the scan (see `_image_symbols`), comparing the
-    pixel with ``colours`` (symbol × channel).
+    Symbols are ``quantizer``'s grid cells, or, for a quantiser with a ``colour_table``, the ids
+    it gives each RGB colour; ``tolerance`` > 0 holds runs along the scan (see `_image_symbols`),
+    comparing the pixel with ``colours`` (symbol × channel, whole numbers: 8-bit colours).
     """
     n, height, width, channels = images.shape
     order = np.arange(height * width) if order is None else order
     if colours is None:
-        colours = np.zeros((1, channels))
+        colours = np.zeros((1, channels), np.int64)
+    assert np.array_equal(np.asarray(colours, np.int64), colours), "colours are 8-bit values"
+    images = np.ascontiguousarray(images, np.uint8)
+    if isinstance(quantizer, Quantizer):
+        level_of, weights = quantizer.level_of.astype(np.int64), quantizer.weights.astype(np.int64)
+        colour_ids = _NO_COLOUR_TABLE
+    else:
+        level_of, weights = _NO_LEVELS, _NO_LEVELS
+        colour_ids = quantizer.colour_table(images)
     out = np.empty((n, height * width), np.int64)
     stage = _symbols_parallel if n >= PARALLEL_MIN_IMAGES else _symbols_serial
     stage(
-        np.ascontiguousarray(images, np.uint8).reshape(n, height * width, channels),
+        images.reshape(n, height * width, channels),
         np.ascontiguousarray(order, np.int64),
-        quantizer.level_of.astype(np.int64),
-        quantizer.weights.astype(np.int64),
-        np.zeros((0, 0), np.int64) if nearest is None else nearest.reshape(n, -1).astype(np.int64),
-        np.ascontiguousarray(colours, np.float64),
+        level_of,
+        weights,
+        colour_ids,
+        np.ascontiguousarray(colours, np.int64),
         float(tolerance),
         out,
     )

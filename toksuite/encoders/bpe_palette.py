@@ -15,8 +15,10 @@ squeeze–fidelity frontier"):
   whose cost is in the PSNR that toksuite reports beside the squeeze. ``run_tolerance=0`` is the
   plain nearest colour.
 
-Encoding goes through the same compiled merge kernel as ``bpe-rgb``: the palette's colour → id
-table gives each pixel's nearest colour, the kernel holds runs along the scan and merges.
+Encoding goes through the same compiled merge kernel as ``bpe-rgb``: in the loop that reads the
+pixels along the scan, a table of all 2^24 colours (`toksuite.encoders.colour_table`, computed
+once per palette, exactly the k-means encoder's ids) gives each pixel's nearest colour, the same
+loop holds runs, and the kernel merges.
 ``decode(encode(x)) == quantize(x)``, where ``quantize`` paints each pixel with its held colour.
 Saved state: ``tokenizer.json`` (HF) and ``centroids.npy`` (the palette, as ``kmeans`` saves it).
 """
@@ -35,6 +37,11 @@ from toksuite.encoders.kmeans import KMeansEncoder
 from toksuite.encoders.scan import ScanOrder
 
 DEFAULT_RUN_TOLERANCE = 200.0  # see docs/paper.md: PSNR above the recipe's, squeeze 1.3×+ of it
+# The palette's k-means is fitted on fewer pixels and stopped sooner than the ``kmeans`` encoder's
+# (1,000,000 pixels, k-means++ on 200,000, tol 1e-4): 128 colours need far fewer, the PSNR of the
+# palette on held-out faces stays within a few hundredths of a dB, and the fit takes several times
+# less (docs/benchmarks.md §13), so fitting costs no more than ``bpe-rgb``'s.
+PALETTE_SAMPLE_PIXELS, PALETTE_INIT_PIXELS, PALETTE_TOL = 250_000, 50_000, 1e-3
 
 
 class PaletteQuantizer:
@@ -44,9 +51,6 @@ class PaletteQuantizer:
 
     def __init__(self, palette: KMeansEncoder) -> None:
         self.palette = palette
-        # The kernel reads the palette's ids (`nearest`), never grid levels.
-        self.level_of = np.zeros(256, np.int32)
-        self.weights = np.zeros(3, np.int32)
 
     @property
     def n_symbols(self) -> int:
@@ -55,13 +59,13 @@ class PaletteQuantizer:
     def describe(self) -> str:
         return f"k={self.palette.k}"
 
-    def nearest(self, images: np.ndarray) -> np.ndarray:
-        """N×H×W×3 images → N×(H·W) ids of each pixel's nearest colour."""
-        return self.palette.encode_array(images)
+    def colour_table(self, images: np.ndarray) -> np.ndarray:
+        """Each RGB colour's nearest palette id (what the merge kernel reads per pixel)."""
+        return self.palette.colour_table(images)
 
     @property
     def colours(self) -> np.ndarray:
-        return self.palette.palette_.astype(np.float64)
+        return self.palette.palette_.astype(np.int64)
 
     def image(self, symbols: np.ndarray) -> np.ndarray:
         return self.palette.palette_[np.asarray(symbols, np.int64)]
@@ -91,11 +95,18 @@ class BPEPaletteEncoder(_SymbolBPEEncoder):
         min_frequency: int = 2,
         max_token_length: int | None = None,
         max_fit_images: int | None = None,
-        sample_pixels: int = 1_000_000,
+        sample_pixels: int = PALETTE_SAMPLE_PIXELS,
+        init_pixels: int = PALETTE_INIT_PIXELS,
+        kmeans_tol: float = PALETTE_TOL,
     ) -> None:
         self.k = k
         self.sample_pixels = sample_pixels
-        self.palette_ = KMeansEncoder(k=k, sample_pixels=sample_pixels)  # checks k, pixels
+        self.init_pixels = init_pixels
+        self.kmeans_tol = kmeans_tol
+        # KMeansEncoder checks k, the pixel counts and the tolerance.
+        self.palette_ = KMeansEncoder(
+            k=k, sample_pixels=sample_pixels, init_pixels=init_pixels, tol=kmeans_tol
+        )
         super().__init__(
             vocab_size=vocab_size,
             rows=rows,

@@ -19,6 +19,7 @@ from typing import Self
 import numpy as np
 
 from toksuite.encoders.base import ID_DTYPE, Decoded, Encoder
+from toksuite.encoders.colour_table import colour_table
 from toksuite.encoders.kmeans_fit import fit_palette, nearest_centroid, pack_rgb, unpack_rgb
 from toksuite.errors import DataError, EncoderParamError, ManifestError
 from toksuite.progress import progress_bar, status
@@ -72,6 +73,7 @@ class KMeansEncoder(Encoder):
         self.tol = float(tol)
         self.centers = None if centers is None else str(centers)
         self._lookup: np.ndarray | None = None
+        self._lookup_complete = False  # every colour's id is in the table (see `colour_table`)
 
     # ------------------------------------------------------------------ fitted state
     @property
@@ -84,6 +86,7 @@ class KMeansEncoder(Encoder):
         self.centroids_ = np.ascontiguousarray(centroids, dtype=np.float64)
         self.palette_ = np.clip(np.rint(self.centroids_), 0, 255).astype(np.uint8)
         self._lookup = None  # ids of colours seen so far belong to the old centroids
+        self._lookup_complete = False
 
     @property
     def vocab_size(self) -> int:
@@ -180,6 +183,21 @@ class KMeansEncoder(Encoder):
             self._lookup[new] = labels
             ids[missing] = self._lookup[unseen]
         return ids.astype(ID_DTYPE)
+
+    def colour_table(self, images: np.ndarray | None = None) -> np.ndarray:
+        """The colour → id table (``r << 16 | g << 8 | b``) holding at least the colours
+        of ``images`` (N×H×W×3 uint8): complete, computed once in compiled code
+        (`toksuite.encoders.colour_table`), or without numba filled for these colours."""
+        self._check_fitted()
+        if not self._lookup_complete:
+            table = colour_table(self.centroids_)
+            if table is not None:
+                self._lookup, self._lookup_complete = table, True
+            elif images is not None and len(images):
+                self._ids(np.asarray(images, np.uint8).reshape(-1, 3))
+        if self._lookup is None:
+            self._lookup = np.full(_COLOURS, _UNKNOWN, dtype=np.int16)
+        return self._lookup
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         return self._ids(self.check_image(image).reshape(-1, 3))

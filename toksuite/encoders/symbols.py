@@ -59,16 +59,12 @@ class Quantizer:
     def describe(self) -> str:
         return f"levels={self.levels}"
 
-    def nearest(self, images: np.ndarray) -> None:
-        """None: the merge kernel computes grid cells itself (a palette returns its ids here)."""
-        return None
-
     @cached_property
     def colours(self) -> np.ndarray:
         """Every symbol's decoded colour, symbol × channel (what run holding compares); built
         once, as `scan_symbols` reads it for every image."""
         colours = self.image(np.arange(self.n_symbols)).reshape(self.n_symbols, self.channels)
-        return np.ascontiguousarray(colours, np.float64)
+        return np.ascontiguousarray(colours, np.int64)
 
     def symbols(self, image: np.ndarray) -> np.ndarray:
         """H×W×C uint8 → H×W int32 symbols."""
