@@ -230,7 +230,7 @@ class PluginHost:
                 continue
             self.register_plugin(plugin, name=ep.name)
             if ep.dist is not None:
-                self.pm._plugin_distinfo.append((plugin, ep.dist))  # type: ignore[attr-defined]
+                self.pm._plugin_distinfo.append((plugin, ep.dist))
 
     def _collect(self) -> None:
         hooks = (

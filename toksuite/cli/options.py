@@ -74,7 +74,7 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
         box = ()
     if len(box) != 4 or min(box[2:]) < 1 or min(box[:2]) < 0:
         raise typer.BadParameter(f"{text!r}: expected LEFT,TOP,WIDTH,HEIGHT", param_hint="--crop")
-    return box  # type: ignore[return-value]
+    return box
 
 
 def parse_list(text: str, option: str) -> list[str]:

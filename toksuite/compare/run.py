@@ -234,7 +234,7 @@ class Comparison:
             with progress_bar(f"probing {name} (every layer)", None):
                 result = probe(
                     [self.run_dir(name)],
-                    pool=p.pool,  # type: ignore[arg-type]
+                    pool=p.pool,
                     batch_size=p.batch_size,
                     device=c.device,
                     seed=c.seed,

@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 
 from toksuite.encoders.base import Decoded
-from toksuite.encoders.bpe_kernel import MergeTable, scan_symbols
+from toksuite.encoders.bpe_kernel import ColourTableQuantizer, MergeTable, scan_symbols
 from toksuite.encoders.grammar import NOT_AN_ATOM, TokenGrammar
 from toksuite.encoders.hf_base import ENCODE_CHUNK, HFTokenizerEncoder
 from toksuite.encoders.scan import SCAN_ORDERS, ScanOrder, from_scan, scan_order
@@ -177,7 +177,7 @@ class _SymbolBPEEncoder(HFTokenizerEncoder):
             out += self._kernel_encode(table, np.stack(group))
         return out
 
-    def _make_quantizer(self) -> Quantizer:
+    def _make_quantizer(self) -> Quantizer | ColourTableQuantizer:
         return Quantizer(self.levels, self.channels)
 
     def _kernel_encode(self, table: MergeTable, images: np.ndarray) -> list[np.ndarray]:

@@ -32,7 +32,7 @@ try:  # numba is a dependency, but a bare environment without it still encodes (
     import numba
     from numba import njit, prange
 except ImportError:  # pragma: no cover - exercised where numba is not installed
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 _EMPTY = -1  # an empty hash slot, a dead position, no neighbour, an empty bucket
 
@@ -318,7 +318,22 @@ _NO_COLOUR_TABLE = np.zeros(0, np.int16)  # … and the grid no colour table
 
 
 class ColourTableQuantizer(Protocol):
-    """A quantiser whose symbols are looked up per RGB colour (a palette), not per channel."""
+    """A quantiser whose symbols are looked up per RGB colour (a palette), not per channel; the
+    rest is what image BPE asks of any quantiser (`toksuite.encoders.symbols.Quantizer` has it)."""
+
+    channels: int
+
+    @property
+    def n_symbols(self) -> int: ...
+
+    @property
+    def colours(self) -> np.ndarray: ...
+
+    def describe(self) -> str: ...
+
+    def image(self, symbols: np.ndarray) -> np.ndarray: ...
+
+    def quantize(self, image: np.ndarray) -> np.ndarray: ...
 
     def colour_table(self, images: np.ndarray) -> np.ndarray:
         """The 2^24 colour → symbol table (``r << 16 | g << 8 | b``), valid for ``images``."""
@@ -425,7 +440,7 @@ class MergeTable:
                 byte_ids = [vocab.get(f"<0x{b:02X}>") for b in ch.encode()]
                 if not model.get("byte_fallback") or None in byte_ids:
                     return None
-                char_ids += byte_ids
+                char_ids += [b for b in byte_ids if b is not None]  # none is, checked above
             char_start.append(len(char_ids))
         sep_id = _EMPTY
         if separator is not None:

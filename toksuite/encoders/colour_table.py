@@ -23,7 +23,7 @@ try:  # numba is a dependency; without it the palette's ids come from the k-d tr
     import numba
     from numba import njit, prange
 except ImportError:  # pragma: no cover - exercised where numba is not installed
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 COLOURS = 1 << 24  # every 8-bit RGB colour, indexed r << 16 | g << 8 | b
 _CELL = 8  # colour values per cell side: 32³ cells of 8³ colours
