@@ -94,6 +94,20 @@ def test_kernel_gives_hf_ids_on_arbitrary_images(encoders, key, data):
     assert kernel_ids(encoder, images) == hf_ids(encoder, images)
 
 
+def test_a_small_alphabet_reads_its_first_merges_from_a_table(encoders, photos):
+    """Grey levels (one id per symbol, at most 256 symbols) take their first merges from a k×k
+    table; the ids are the hash probe's."""
+    table = encoders["grey:split"]._merge_table
+    assert table.one_id_per_symbol and table.pair_ranks.size == table.char_ids.size**2
+    assert encoders["rgb:split"]._merge_table.pair_ranks.size == 0  # 1,000 colour symbols
+    with_table = kernel_ids(encoders["grey:split"], photos["c1"])
+    kept, table.pair_ranks = table.pair_ranks, bpe_kernel._NO_PAIR_RANKS
+    try:
+        assert kernel_ids(encoders["grey:split"], photos["c1"]) == with_table
+    finally:
+        table.pair_ranks = kept
+
+
 def test_runs_of_one_symbol_merge_leftmost_first():
     """Merges learned on pairs only: "a a a a a" → (a a)(a a) a, as HF does it."""
     grey = np.zeros((4, 2, 1), np.uint8)

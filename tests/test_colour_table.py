@@ -128,3 +128,18 @@ def test_a_new_palette_gets_a_new_table():
     assert palette.colour_table()[white] == 1
     palette._set_centroids(np.array([[255, 255, 255], [0, 0, 0]], np.float64))
     assert palette.colour_table()[white] == 0
+
+
+@pytest.mark.parametrize("tolerance", [0.5, 150.7, 1e12])
+def test_fractional_and_huge_tolerances_hold_as_the_reference(tolerance):
+    """The kernel compares whole squared errors with ⌊tolerance⌋ (clamped above 3·255²): the same
+    decisions as the reference's float comparison, for a fraction and for a huge tolerance."""
+    rng = np.random.default_rng(3)
+    ramp = np.linspace(0, 255, 24)
+    base = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 128.0), -1)
+    images = np.clip(base + rng.normal(0, 12, (6, 24, 24, 3)), 0, 255).astype(np.uint8)
+    encoder = BPEPaletteEncoder(vocab_size=200, k=16, run_tolerance=tolerance).fit(images[:3])
+    for image in images:
+        np.testing.assert_array_equal(
+            encoder.scan_symbols(image[None])[0], reference_symbols(encoder, image)
+        )

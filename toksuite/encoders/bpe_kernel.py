@@ -87,9 +87,25 @@ def _enqueue(head, entry_pos, entry_next, entries, rank, position):
 
 
 @_jit()
-def _encode_image(symbols, n, row_len, split_rows, sep_id, char_start, char_ids, merges, out, o):
+def _symbol_pair_ranks(char_ids, merges):
+    """k×k: the rank of the merge of symbol a's id with symbol b's (one id per symbol), flat."""
+    table, left, right, merged, vocab_size = merges
+    mask = np.uint64(table.size // 2 - 1)
+    k = char_ids.size
+    ranks = np.empty(k * k, np.int32)
+    for a in range(k):
+        for b in range(k):
+            ranks[a * k + b] = _rank(table, mask, vocab_size, char_ids[a], char_ids[b])
+    return ranks
+
+
+@_jit()
+def _encode_image(
+    symbols, n, row_len, split_rows, sep_id, char_start, char_ids, pair_ranks, merges, out, o
+):
     """BPE of one image's flat symbols (``n`` starting ids) into ``out[o:]``; returns the end of
-    what it wrote."""
+    what it wrote. ``pair_ranks`` (`_symbol_pair_ranks`, or empty) gives the first merges of a
+    small alphabet by symbols, one read each instead of a hash probe."""
     table, left, right, merged, vocab_size = merges
     mask = np.uint64(table.size // 2 - 1)
     ids = np.empty(n, np.int32)
@@ -118,9 +134,13 @@ def _encode_image(symbols, n, row_len, split_rows, sep_id, char_start, char_ids,
 
     entries = 0
     lowest = left.size
+    k = char_ids.size
     for p in range(n - 1):
         if nxt[p] != _EMPTY:
-            r = _rank(table, mask, vocab_size, ids[p], ids[p + 1])
+            if pair_ranks.size:  # one id per symbol: position p holds symbol p
+                r = pair_ranks[symbols[p] * k + symbols[p + 1]]
+            else:
+                r = _rank(table, mask, vocab_size, ids[p], ids[p + 1])
             if r != _EMPTY:
                 entries = _enqueue(head, entry_pos, entry_next, entries, r, p)
                 lowest = min(lowest, r)
@@ -229,8 +249,18 @@ def _image_symbols_held_rgb(pixels, order, colour_ids, colours, tolerance, out):
     switches colour is unpredictable). Where the pixel's own id is the held one both errors
     are equal and it is kept either way.
     """
-    prev = pr = pg = pb = np.int64(0)
-    for j in range(order.size):
+    # Squared errors are whole numbers: held <= own + tolerance ⇔ held <= own + ⌊tolerance⌋, a
+    # comparison of integers (no conversion on the chain from one pixel to the next).
+    # (Above 3·255², every colour is held: the clamp keeps ⌊tolerance⌋ within int64.)
+    slack = np.int64(np.floor(min(tolerance, 3.0 * 255 * 255)))
+    if order.size == 0:
+        return
+    p = order[0]
+    r, g, b = np.int64(pixels[p, 0]), np.int64(pixels[p, 1]), np.int64(pixels[p, 2])
+    prev = np.int64(colour_ids[(r << 16) | (g << 8) | b])
+    pr, pg, pb = colours[prev, 0], colours[prev, 1], colours[prev, 2]
+    out[0] = prev
+    for j in range(1, order.size):
         p = order[j]
         r = np.int64(pixels[p, 0])
         g = np.int64(pixels[p, 1])
@@ -239,7 +269,7 @@ def _image_symbols_held_rgb(pixels, order, colour_ids, colours, tolerance, out):
         sr, sg, sb = colours[s, 0], colours[s, 1], colours[s, 2]
         own = (r - sr) * (r - sr) + (g - sg) * (g - sg) + (b - sb) * (b - sb)
         held = (r - pr) * (r - pr) + (g - pg) * (g - pg) + (b - pb) * (b - pb)
-        keep = j > 0 and np.float64(held) <= np.float64(own) + tolerance
+        keep = held <= own + slack
         prev = prev if keep else s
         pr = pr if keep else sr
         pg = pg if keep else sg
@@ -274,7 +304,18 @@ def _symbols_serial(pixels, order, level_of, weights, colour_ids, colours, toler
 
 @_jit(parallel=True)
 def _merge_parallel(
-    symbols, n_ids, starts, width, split_rows, sep_id, char_start, char_ids, merges, out, counts
+    symbols,
+    n_ids,
+    starts,
+    width,
+    split_rows,
+    sep_id,
+    char_start,
+    char_ids,
+    pair_ranks,
+    merges,
+    out,
+    counts,
 ):
     for i in prange(symbols.shape[0]):
         end = _encode_image(
@@ -285,6 +326,7 @@ def _merge_parallel(
             sep_id,
             char_start,
             char_ids,
+            pair_ranks,
             merges,
             out,
             starts[i],
@@ -294,7 +336,18 @@ def _merge_parallel(
 
 @_jit()
 def _merge_serial(
-    symbols, n_ids, starts, width, split_rows, sep_id, char_start, char_ids, merges, out, counts
+    symbols,
+    n_ids,
+    starts,
+    width,
+    split_rows,
+    sep_id,
+    char_start,
+    char_ids,
+    pair_ranks,
+    merges,
+    out,
+    counts,
 ):
     for i in range(symbols.shape[0]):
         end = _encode_image(
@@ -305,6 +358,7 @@ def _merge_serial(
             sep_id,
             char_start,
             char_ids,
+            pair_ranks,
             merges,
             out,
             starts[i],
@@ -313,6 +367,8 @@ def _merge_serial(
 
 
 PARALLEL_MIN_IMAGES = 8  # fewer images than this are encoded on the calling thread
+SMALL_ALPHABET = 256  # symbols, at most, for which the first merges come from a k×k table
+_NO_PAIR_RANKS = np.zeros(0, np.int32)
 _NO_LEVELS = np.zeros(0, np.int64)  # a palette has no grid levels …
 _NO_COLOUR_TABLE = np.zeros(0, np.int16)  # … and the grid no colour table
 
@@ -387,6 +443,11 @@ class MergeTable:
     def __init__(self, char_start, char_ids, merges, split_rows: bool, sep_id: int) -> None:
         self.char_start, self.char_ids, self.merges = char_start, char_ids, merges
         self.split_rows, self.sep_id = split_rows, sep_id
+        # One id per symbol (no byte fallback): each image starts with one id per pixel, and a
+        # small alphabet's first merges are read from a k×k table (k ≤ 256: at most 256 KiB).
+        self.one_id_per_symbol = bool((np.diff(char_start) == 1).all())
+        small = self.one_id_per_symbol and char_ids.size <= SMALL_ALPHABET
+        self.pair_ranks = _symbol_pair_ranks(char_ids, merges) if small else _NO_PAIR_RANKS
 
     @classmethod
     def from_tokenizer(
@@ -470,7 +531,10 @@ class MergeTable:
         n = len(symbols)
         height = symbols.shape[1] // width
         # Each image's starting ids (byte fallback: several per symbol) bound what it writes.
-        n_ids = np.diff(self.char_start)[symbols].sum(axis=1)
+        if self.one_id_per_symbol:
+            n_ids = np.full(n, symbols.shape[1], np.int64)
+        else:
+            n_ids = np.diff(self.char_start)[symbols].sum(axis=1)
         room = n_ids + (height - 1 if self.sep_id != _EMPTY else 0)
         starts = np.zeros(n + 1, np.int64)
         starts[1:] = np.cumsum(room)
@@ -486,6 +550,7 @@ class MergeTable:
             self.sep_id,
             self.char_start,
             self.char_ids,
+            self.pair_ranks,
             self.merges,
             out,
             counts,
