@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -44,6 +45,7 @@ from toksuite.encoders.bpe import BPEGreyEncoder, BPERGBEncoder
 from toksuite.encoders.bpe_palette import BPEPaletteEncoder
 from toksuite.encoders.bytelevel import ByteLevelBPEEncoder
 from toksuite.encoders.hf_base import HFTokenizerEncoder
+from toksuite.likelihood import psnr_db, quantized
 from toksuite.registry import load_encoder
 
 ENCODERS: dict[str, Callable[[int], Encoder]] = {
@@ -93,8 +95,9 @@ def median_ms(run: Callable[[], object], calls: int) -> float:
 
 
 def psnr(encoder: Encoder, images: np.ndarray) -> float:
-    quantised = np.stack([encoder.quantize(x) for x in images]).astype(np.float64)
-    return float(10 * np.log10(255**2 / np.mean((quantised - images) ** 2)))
+    """toksuite's PSNR of the quantisation (infinite where lossless, as the table prints it)."""
+    value = psnr_db(images, quantized(encoder, images))
+    return math.inf if value is None else value
 
 
 def ab_rounds(args: argparse.Namespace) -> list[dict]:

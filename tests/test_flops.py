@@ -195,6 +195,7 @@ def test_mfu_of_a_training_step_by_hand():
     assert mfu(flops / 1e-3, peak_flops("A100")) == pytest.approx(flops * 1e3 / 312e12)
 
 
+@pytest.mark.slow  # trains a model (one step on 64 digits)
 def test_pretrain_reports_mfu_against_the_users_peak_on_cpu(tmp_path):
     from toksuite.cli.app import app
 

@@ -9,11 +9,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from toksuite import registry
 from toksuite.cli import app
 from toksuite.errors import EncoderParamError
 from toksuite.likelihood import ssim_per_image
 from toksuite.params import param_grid
-from toksuite.squeeze import pareto_front
+from toksuite.squeeze import pareto_front, takes_vocab
 
 runner = CliRunner()
 
@@ -32,6 +33,15 @@ def test_param_grid_runs_every_combination_for_the_encoders_that_take_each_key()
         param_grid(["pixels-grey"], ["k=4,8"])
     with pytest.raises(EncoderParamError, match="levels"):
         param_grid(["pixels-grey"], ["levels=6,many"])
+
+
+def test_the_vocab_sweep_takes_every_encoder_with_a_vocab_size_parameter():
+    assert takes_vocab("bpe-rgb") and takes_vocab("bpe") and takes_vocab("bpe-palette")
+    assert not takes_vocab("pixels-grey") and not takes_vocab("kmeans")
+    # A plugin's encoders too, read from their parameters (the example plugin, where installed).
+    plugin = pytest.importorskip("toksuite_bpe_extras.plugin")
+    registry.reset_host(registry.PluginHost(autoload=False, extra_plugins={"bpe-extras": plugin}))
+    assert all(takes_vocab(n) for n in ("bpe-rgb-snake", "bpe-rgb-hilbert"))
 
 
 def test_pareto_front_known_answer():

@@ -45,6 +45,10 @@ def test_round_trip_and_a_bare_list(tmp_path):
         ('{"ids": [1], "shape": [0, 2]}', "'shape' must be"),
         ('{"ids": [1], "shape": null}', "'shape' must be"),
         ('{"ids": [1], "shape": [2, 2, 2, 2]}', "'shape' must be"),
+        ('{"format": "other", "ids": [1]}', "format 'other', not a 'toksuite-tokens' file"),
+        ('{"format": "toksuite-tokens", "version": 2, "ids": [1]}', "token file version 2"),
+        ('{"version": "1", "ids": [1]}', "token file version '1'"),
+        ('{"encoder": 3, "ids": [1]}', "'encoder' must be an encoder name"),
     ],
 )
 def test_bad_files_are_one_data_error(tmp_path, text, message):

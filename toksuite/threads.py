@@ -1,10 +1,9 @@
 """How many CPU threads torch and BLAS get: one for small models, the default otherwise.
 
 A model this small (non-embedding parameters) gains nothing from a second CPU thread: its matrices
-are too small to split, and with busy cores the threads wait on each other (measured on the tiny
-preset, 2 cores: 1 thread ran an epoch of `digits` in 4 s, 2 threads in 40 s while the cores were
-shared). The probes' logistic regressions suffer the same way (each L-BFGS step makes many tiny
-BLAS calls), so `toksuite.linear_probe` runs each fit on one thread whatever is set here.
+are too small to split, and with busy cores the threads wait on each other (docs/benchmarks.md §6
+has the measurement). The probes' logistic regressions suffer the same way (each L-BFGS step makes
+many tiny BLAS calls), so `toksuite.linear_probe` runs each fit on one thread whatever is set here.
 """
 
 from __future__ import annotations

@@ -54,6 +54,16 @@ def read_tokens(path: str | Path) -> TokenFile:
         doc = {"ids": doc}
     if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
         raise DataError(f"{path}: expected a JSON object with an 'ids' list, or a list of ids")
+    # Another file format, a later version or a mangled encoder name would decode to noise.
+    if doc.get("format", TOKENS_FORMAT) != TOKENS_FORMAT:
+        raise DataError(f"{path}: format {doc['format']!r}, not a {TOKENS_FORMAT!r} file")
+    if doc.get("version", TOKENS_VERSION) != TOKENS_VERSION:
+        raise DataError(
+            f"{path}: token file version {doc['version']!r}; this toksuite reads version "
+            f"{TOKENS_VERSION}"
+        )
+    if not isinstance(doc.get("encoder", ""), str):
+        raise DataError(f"{path}: 'encoder' must be an encoder name")
     ids = doc["ids"]
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise DataError(f"{path}: 'ids' must be integers")
