@@ -1,8 +1,8 @@
-"""HF's BPE merges applied to symbol images by a compiled kernel: the same ids, 3–4× faster.
+"""HF's BPE merges applied to symbol images by a compiled kernel: the same ids, faster.
 
-Why by hand: HF ``tokenizers`` spends ≈2.7 ms of CPU per 112×112 RGB image at vocab 30,000, and
-about half of that builds per-token strings and offsets that toksuite never reads; this kernel
-returns ids only (``benchmarks/bench_encode.py`` measures both, side by side). Training stays
+Why by hand: much of HF ``tokenizers``' time per image goes into per-token strings and offsets
+that toksuite never reads; this kernel returns ids only (``benchmarks/bench_encode.py`` measures
+both side by side; the figures are in docs/benchmarks.md §1). Training stays
 with HF, and HF stays the reference: the tests compare both on real images, ``rows`` modes and
 byte fallback, and any tokenizer this kernel cannot reproduce exactly is left to HF.
 
