@@ -42,6 +42,15 @@ def test_holding_by_hand():
     assert bpe_kernel.scan_symbols(row, quantizer, colours=colours, tolerance=767).tolist() == [
         [0, 0, 1, 1]
     ]
+    # Whole-number errors: 767.9 holds no more than 767; any huge tolerance holds everything.
+    for tolerance, expected in (
+        (767.9, [0, 0, 1, 1]),
+        (768.5, [0, 0, 0, 1]),
+        (1e300, [0, 0, 0, 0]),
+    ):
+        assert bpe_kernel.scan_symbols(
+            row, quantizer, colours=colours, tolerance=tolerance
+        ).tolist() == [expected]
 
 
 def test_holding_follows_the_scan():

@@ -194,6 +194,14 @@ def _encode_image(
     return o
 
 
+@_jit(inline="always")
+def _holding_slack(tolerance):
+    """Squared errors of 8-bit colours are whole numbers: held <= own + tolerance ⇔ held <= own +
+    ⌊tolerance⌋, a comparison of integers (no conversion on the chain from one pixel to the next).
+    Above 3·255² every colour is held; the clamp keeps ⌊tolerance⌋ within int64."""
+    return np.int64(np.floor(min(tolerance, 3.0 * 255 * 255)))
+
+
 @_jit()
 def _image_symbols(pixels, order, level_of, weights, colour_ids, colours, tolerance, out):
     """One image's symbols along the scan ``order`` into ``out``.
@@ -206,6 +214,7 @@ def _image_symbols(pixels, order, level_of, weights, colour_ids, colours, tolera
     """
     channels = pixels.shape[1]
     hold = tolerance > 0
+    slack = _holding_slack(tolerance)
     prev = 0
     for j in range(order.size):
         p = order[j]
@@ -222,10 +231,10 @@ def _image_symbols(pixels, order, level_of, weights, colour_ids, colours, tolera
             for c in range(channels):
                 s += level_of[pixels[p, c]] * weights[c]
         if hold and j > 0:
-            # Colours are 8-bit values (bin centres, rounded centroids): integer squared errors
-            # are exact, and as float64 they are the values the rule compares. Where s == prev
-            # both errors are equal and prev is kept either way, so there is no branch on it
-            # (it would be mispredicted at about every other pixel).
+            # Colours are 8-bit values (bin centres, rounded centroids): the squared errors are
+            # exact integers (`_holding_slack`). Where s == prev both errors are equal and prev
+            # is kept either way, so there is no branch on it (it would be mispredicted at about
+            # every other pixel).
             own = 0
             held = 0
             for c in range(channels):
@@ -234,7 +243,7 @@ def _image_symbols(pixels, order, level_of, weights, colour_ids, colours, tolera
                 own += d * d
                 d = x - colours[prev, c]
                 held += d * d
-            if np.float64(held) <= np.float64(own) + tolerance:
+            if held <= own + slack:
                 s = prev
         out[j] = s
         prev = s
@@ -249,10 +258,7 @@ def _image_symbols_held_rgb(pixels, order, colour_ids, colours, tolerance, out):
     switches colour is unpredictable). Where the pixel's own id is the held one both errors
     are equal and it is kept either way.
     """
-    # Squared errors are whole numbers: held <= own + tolerance ⇔ held <= own + ⌊tolerance⌋, a
-    # comparison of integers (no conversion on the chain from one pixel to the next).
-    # (Above 3·255², every colour is held: the clamp keeps ⌊tolerance⌋ within int64.)
-    slack = np.int64(np.floor(min(tolerance, 3.0 * 255 * 255)))
+    slack = _holding_slack(tolerance)
     if order.size == 0:
         return
     p = order[0]
