@@ -31,6 +31,7 @@ from toksuite.errors import DataError, EncoderParamError, ManifestError, NotFitt
 from toksuite.io import atomic_dir
 from toksuite.limits import check_size
 from toksuite.manifest import MANIFEST, identity_bytes, new_manifest
+from toksuite.params import normalise_key
 
 __all__ = ["ID_DTYPE", "Decoded", "Encoder", "ParamSpec", "split_valid_ids"]
 
@@ -147,7 +148,7 @@ class Encoder(ABC):
         params: dict[str, Any] = {}
         for pair in pairs:
             key, sep, value = pair.partition("=")
-            key = key.strip().replace("-", "_")
+            key = normalise_key(key)
             if not sep:
                 raise EncoderParamError(f"parameter {pair!r}: expected KEY=VALUE")
             if key not in specs:
